@@ -25,16 +25,21 @@ run: $(RUNTIME_STAMP)
 	mkdir -p var
 	$(RUN_ENV) $(PY) manage.py migrate --noinput
 	$(RUN_ENV) $(PY) manage.py ensure_demo_admin
+	$(RUN_ENV) $(PY) manage.py seed_demo
 	$(RUN_ENV) $(PY) manage.py rundesk
 
 migrate: $(RUNTIME_STAMP)
 	$(RUN_ENV) $(PY) manage.py migrate --noinput
 
-# Tests run with DEBUG off, as production does.
+# Tests run with DEBUG off, as production does, on their own SQLite file and broker folder
+# (used only when DATABASE_URL / CELERY_BROKER_URL are not set).
 TEST_ENV := DEBUG=false SECRET_KEY=$${SECRET_KEY:-test-only-secret} \
-	ALLOWED_HOSTS=$${ALLOWED_HOSTS:-testserver,127.0.0.1,localhost}
+	ALLOWED_HOSTS=$${ALLOWED_HOSTS:-testserver,127.0.0.1,localhost} \
+	SQLITE_TEST_NAME=$${SQLITE_TEST_NAME:-$(CURDIR)/var/test.sqlite3} \
+	CELERY_BROKER_FOLDER=$${CELERY_BROKER_FOLDER:-$(CURDIR)/var/test-broker}
 
 test: $(DEV_STAMP)
+	mkdir -p var
 	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(DEV_STAMP)

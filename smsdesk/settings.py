@@ -177,6 +177,24 @@ CELERY_TASK_ALWAYS_EAGER = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    "sweep-webhook-events": {
+        "task": "conversations.tasks.sweep_webhook_events_task",
+        "schedule": 60.0,
+    },
+    "sweep-outbox": {"task": "conversations.tasks.sweep_outbox_task", "schedule": 30.0},
+    "expire-flow-sessions": {
+        "task": "conversations.tasks.expire_flow_sessions_task",
+        "schedule": 300.0,
+    },
+    "reconcile-messages": {
+        "task": "conversations.tasks.reconcile_messages_task",
+        "schedule": 300.0,
+    },
+}
+# Ask Exotel about messages with no final status after this long (SMS details API).
+RECONCILE_AFTER_MINUTES = env.int("RECONCILE_AFTER_MINUTES", default=30)
+RECONCILE_BATCH_SIZE = env.int("RECONCILE_BATCH_SIZE", default=200)
 
 # Exotel: without real credentials the app talks to the local sandbox (`make run` starts it).
 EXOTEL_USES_SANDBOX = not env.str("EXOTEL_API_KEY", default="")
@@ -191,8 +209,11 @@ EXOTEL_SANDBOX_PORT = env.int("EXOTEL_SANDBOX_PORT", default=8025)
 EXOTEL_SENDER_ID = env.str("EXOTEL_SENDER_ID", default="")
 EXOTEL_DLT_ENTITY_ID = env.str("EXOTEL_DLT_ENTITY_ID", default="")
 EXOTEL_WEBHOOK_TOKEN = env.str("EXOTEL_WEBHOOK_TOKEN", default="")
+EXOTEL_WEBHOOK_ALLOWED_IPS = env.list("EXOTEL_WEBHOOK_ALLOWED_IPS", default=[])
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="IN")
+# Only for bench/: exposes /bench/bare, a view that does nothing (the benchmarks' baseline).
+BENCH_ENDPOINTS = env.bool("BENCH_ENDPOINTS", default=False)
 
 LOGGING = {
     "version": 1,
@@ -200,4 +221,34 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+}
+
+# Campaigns (issue 7): bulk sends paced across workers; see conversations/services/campaign_*.py
+# Dispatcher tasks per running campaign (each claims and sends batches on its own).
+CAMPAIGN_DISPATCHERS = env.int("CAMPAIGN_DISPATCHERS", default=2)
+# A batch is about this many seconds of sending at the campaign's rate (1 to 100 numbers).
+CAMPAIGN_BATCH_SECONDS = env.float("CAMPAIGN_BATCH_SECONDS", default=1.0)
+# A dispatcher task sends for this long, then re-enqueues itself (so other tasks get a turn).
+CAMPAIGN_DISPATCH_SLICE_SECONDS = env.float("CAMPAIGN_DISPATCH_SLICE_SECONDS", default=20.0)
+# A batch still `sending` after this long lost its worker: outcome unknown, never resent.
+# Keep it well above the Exotel request timeout (15 s).
+CAMPAIGN_BATCH_LEASE_SECONDS = env.int("CAMPAIGN_BATCH_LEASE_SECONDS", default=120)
+# A running campaign with no dispatcher activity for this long gets new dispatchers (beat).
+CAMPAIGN_STALL_SECONDS = env.int("CAMPAIGN_STALL_SECONDS", default=60)
+CAMPAIGN_TICK_SECONDS = env.float("CAMPAIGN_TICK_SECONDS", default=10.0)
+CAMPAIGN_REPLY_WINDOW_HOURS = env.int("CAMPAIGN_REPLY_WINDOW_HOURS", default=48)
+CAMPAIGN_MAX_RECIPIENTS = env.int("CAMPAIGN_MAX_RECIPIENTS", default=1_000_000)
+CAMPAIGN_API_MAX_RECIPIENTS = env.int("CAMPAIGN_API_MAX_RECIPIENTS", default=10_000)
+# Preflight: the cost of a segment when no recent Exotel price is known (INR), and the rate
+# assumed for the finish time of a campaign without one.
+CAMPAIGN_PRICE_PER_SEGMENT = env.str("CAMPAIGN_PRICE_PER_SEGMENT", default="0.18")
+CAMPAIGN_ASSUMED_RATE = env.float("CAMPAIGN_ASSUMED_RATE", default=50.0)
+# The shared pacing clock: "" = Redis when the broker is redis://, else the database;
+# "database" forces the database; or a redis:// URL of its own.
+CAMPAIGN_RATE_LIMIT_URL = env.str("CAMPAIGN_RATE_LIMIT_URL", default="")
+# Optional account-wide cap (messages per second over all campaigns; needs Redis).
+EXOTEL_MAX_SEND_RATE = env.float("EXOTEL_MAX_SEND_RATE", default=None)
+CELERY_BEAT_SCHEDULE["campaign-tick"] = {
+    "task": "conversations.tasks.campaign_tick_task",
+    "schedule": CAMPAIGN_TICK_SECONDS,
 }

@@ -1,5 +1,8 @@
+from django.conf import settings
 from django.contrib import admin
+from django.http import HttpResponse
 from django.urls import include, path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
@@ -10,8 +13,16 @@ urlpatterns = [
     re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     re_path(r"^api/redoc/?$", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     path("api/", include("conversations.api.urls")),
+    path("webhook/", include("conversations.webhooks.urls")),
 ]
 
 admin.site.site_header = "SMS Desk"
 admin.site.site_title = "SMS Desk admin"
 admin.site.index_title = "Conversations, templates and consent"
+
+if settings.BENCH_ENDPOINTS:
+    # The baseline for webhook benchmarks: a Django view that does nothing, on the same server.
+    urlpatterns.append(path("bench/bare", csrf_exempt(lambda request: HttpResponse(b"ok"))))
+
+# Campaigns (issue 7): live progress pages for everyone signed in (staff plan them in admin).
+urlpatterns.append(path("campaigns/", include("conversations.campaign_urls")))

@@ -4,9 +4,17 @@ import factory
 from django.contrib.auth import get_user_model
 
 from conversations.models import (
+    ConsentEvent,
+    ConsentKind,
     Conversation,
     Direction,
     DltTemplate,
+    Flow,
+    FlowChoice,
+    FlowStep,
+    KeywordAction,
+    KeywordMatch,
+    KeywordRule,
     Message,
     MessageStatus,
     OptOut,
@@ -75,4 +83,56 @@ class OptOutFactory(factory.django.DjangoModelFactory):
 
     phone_number = factory.Sequence(lambda n: f"+9197{n:08d}")
     source = OptOutSource.KEYWORD
+    keyword = "STOP"
+
+
+# Inbound: keywords, flows, consent (issue 5)
+
+
+class KeywordRuleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = KeywordRule
+
+    name = factory.Sequence(lambda n: f"Rule {n}")
+    keywords = factory.Sequence(lambda n: f"WORD{n}")
+    match = KeywordMatch.EXACT
+    action = KeywordAction.REPLY
+    reply = ""
+    priority = 500
+
+
+class FlowFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Flow
+
+    name = factory.Sequence(lambda n: f"Flow {n}")
+    slug = factory.Sequence(lambda n: f"flow-{n}")
+
+
+class FlowStepFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = FlowStep
+
+    flow = factory.SubFactory(FlowFactory)
+    key = factory.Sequence(lambda n: f"step-{n}")
+    position = factory.Sequence(lambda n: n)
+    prompt = "Reply 1 or 2."
+
+
+class FlowChoiceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = FlowChoice
+
+    step = factory.SubFactory(FlowStepFactory)
+    answers = "1"
+
+
+class ConsentEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ConsentEvent
+
+    phone_number = factory.Sequence(lambda n: f"+9196{n:08d}")
+    kind = ConsentKind.OPT_OUT
+    source = OptOutSource.KEYWORD
+    changed = True
     keyword = "STOP"

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from ..models import DltTemplate, OptOut, OptOutSource
 from ..phone import normalise_phone
 from ..services import consent
+from ..services.template_health import with_health
 from .errors import error_body, not_found
 from .permissions import IsStaffOrReadOnly
 from .serializers import DltTemplateSerializer, OptOutSerializer
@@ -17,7 +18,7 @@ from .serializers import DltTemplateSerializer, OptOutSerializer
 class DltTemplateViewSet(viewsets.ModelViewSet):
     """DLT templates; anyone signed in reads them, staff change them."""
 
-    queryset = DltTemplate.objects.all()
+    queryset = with_health(DltTemplate.objects.all()).order_by("name", "id")
     serializer_class = DltTemplateSerializer
     permission_classes = [IsStaffOrReadOnly]
     filterset_fields = ["sms_type", "active", "sender_id"]

@@ -1,6 +1,8 @@
 """Keeping a conversation's denormalised summary (last message, counts) true to its messages."""
 
 from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
 
 from ..models import Conversation, Direction, MessageStatus
 from ..phone import normalise_phone
@@ -42,3 +44,25 @@ def refresh_conversation_summary(conversation_id) -> Conversation | None:
             ]
         )
         return conversation
+
+
+def note_new_message(message) -> None:
+    """Move the conversation's summary forward for a message just created (one UPDATE, no race)."""
+    changes = {
+        "message_count": F("message_count") + 1,
+        "last_message_body": message.body,
+        "last_message_direction": message.direction,
+        "last_message_status": message.status,
+        "last_activity_at": message.created_at,
+        "updated_at": timezone.now(),
+    }
+    if message.direction == Direction.INBOUND:
+        changes["unread_count"] = F("unread_count") + 1
+    Conversation.objects.filter(pk=message.conversation_id).update(**changes)
+
+
+def note_status_change(message) -> None:
+    """Keep `last_message_status` true when the conversation's last message changes status."""
+    Conversation.objects.filter(
+        pk=message.conversation_id, last_activity_at=message.created_at
+    ).update(last_message_status=message.status)

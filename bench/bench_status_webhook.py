@@ -1,0 +1,73 @@
+"""Status-callback webhook throughput and latency on gunicorn + PostgreSQL vs a bare view.
+
+    .venv/bin/python bench/bench_status_webhook.py [--seconds 15] [--connections 50]
+
+Targets (issue 4): at least 0.5 of the bare view's throughput, p99 under 50 ms.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+from urllib.parse import urlencode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import webhook_harness as harness
+
+
+def seed(count):
+    from conversations.models import Conversation, Message, MessageStatus
+    from conversations.services.sending import status_callback_url
+
+    conversation = Conversation.objects.create(phone_number="+919876543210")
+    messages = Message.objects.bulk_create(
+        Message(
+            conversation=conversation,
+            direction="outbound",
+            body="Your OTP is 123456.",
+            status=MessageStatus.QUEUED,
+            sid=f"bench-sid-{i:06d}",
+        )
+        for i in range(count)
+    )
+    pairs = []
+    for message in messages:
+        url = status_callback_url(message)
+        path = url[url.index("/webhook/") :]
+        body = urlencode(
+            {
+                "SmsSid": message.sid,
+                "To": "09876543210",
+                "Status": "sent",
+                "DetailedStatus": "DELIVERED_TO_HANDSET",
+                "DetailedStatusCode": "20005",
+                "SmsUnits": "1",
+                "DateSent": "2026-01-15 14:15:02",
+            }
+        )
+        pairs.append((path, body))
+    return pairs
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=None, help="gunicorn workers")
+    parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker")
+    args = parser.parse_args()
+
+    harness.prepare_environment()
+    callbacks = seed(args.messages)
+    bare = [("/bench/bare", body) for _, body in callbacks[:100]]
+    with harness.gunicorn(args.workers, args.threads) as base_url:
+        harness.run_wrk(base_url, bare, connections=args.connections, seconds=3)  # warm up
+        ours = harness.run_wrk(base_url, callbacks, args.connections, args.seconds)
+        baseline = harness.run_wrk(base_url, bare, args.connections, args.seconds)
+    harness.report("POST /webhook/sms-status", ours, baseline)
+
+
+if __name__ == "__main__":
+    main()

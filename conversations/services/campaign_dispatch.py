@@ -1,0 +1,643 @@
+"""Sending a running campaign: claim a batch, send it as one Exotel bulk request, record it.
+
+Exactly once, whatever dies when:
+
+1. **Claim** (one transaction): the next pending recipients (`SELECT ... FOR UPDATE SKIP LOCKED`
+   on PostgreSQL; on SQLite every write transaction is `BEGIN IMMEDIATE`, so claims are
+   serialised) become `sending` in a new `CampaignBatch`, after the send-time checks (campaign
+   still running, opt-outs, the promotional window). This commits *before* the request.
+2. **Send**: one bulk request of at most 100 (static when every body is the same, else
+   dynamic), paced by `rate_limit` (the wait happens before the claim, so a batch never sits
+   in `sending` while waiting).
+3. **Record** (one transaction): each recipient gets its `Message` (accepted with its sid,
+   or failed with Exotel's reason), the batch becomes `done`. Rows Exotel did not take and
+   may take later (429, 503, connection refused) go back to `pending`, and the campaign backs
+   off and slows down.
+
+A batch still `sending` after its lease (`CAMPAIGN_BATCH_LEASE_SECONDS`, well above the
+request timeout) belonged to a worker that died between 1 and 3: Exotel may or may not have
+the messages, so they are never resent; each recipient gets a message in status `unknown`. If
+the worker was only slow, its answer still lands: the sids are attached to those messages.
+"""
+
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import lru_cache
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from exotel_client import BulkMessage, ExotelValidationError, analyse_body
+
+from ..models import (
+    AuditLog,
+    Campaign,
+    CampaignBatch,
+    CampaignRecipient,
+    CampaignStatus,
+    Conversation,
+    Direction,
+    Message,
+    MessageSource,
+    MessageStatus,
+    MessageStatusEvent,
+    OptOut,
+    PauseReason,
+    RecipientState,
+    SkipReason,
+    StatusEventSource,
+)
+from . import dlt, rate_limit
+from .exotel import get_exotel_client
+from .schedule import next_promotional_window
+from .sending import campaign_callback_url, retry_delay
+from .status_callbacks import ExotelStatus, apply_status
+from .threads import note_new_message
+
+logger = logging.getLogger(__name__)
+
+BULK_LIMIT = 100
+THROTTLE_CODES = frozenset({40402, 40405})
+NUMBERS_INVALID = 40203
+MIN_RATE_FACTOR = 0.1
+UNKNOWN_NOTE = "The worker stopped mid-request: Exotel may have sent it. Not resent."
+
+
+@dataclass
+class Claimed:
+    campaign: Campaign
+    batch: CampaignBatch
+    recipients: list  # CampaignRecipient, each with `.body`
+
+
+class _Stop:
+    """Claim answers: the campaign is not running, or it has no pending recipient."""
+
+    def __init__(self, reason):
+        self.reason = reason
+
+
+STOPPED = _Stop("stopped")
+EMPTY = _Stop("empty")
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def effective_rate(campaign) -> float | None:
+    return campaign.rate * campaign.rate_factor if campaign.rate else None
+
+
+def batch_size(campaign) -> int:
+    """About CAMPAIGN_BATCH_SECONDS worth of messages at the rate, 1 to 100."""
+    rate = effective_rate(campaign)
+    if not rate:
+        return BULK_LIMIT
+    return max(1, min(BULK_LIMIT, round(rate * settings.CAMPAIGN_BATCH_SECONDS)))
+
+
+# --- The loop one dispatcher task runs -----------------------------------------------------
+
+
+def run(campaign_id, generation=None, *, budget=None) -> float | None:
+    """Send batches for up to `budget` seconds. Returns None when this dispatcher should stop,
+    else the seconds after which it should run again (its task re-enqueues itself)."""
+    deadline = time.monotonic() + (budget or settings.CAMPAIGN_DISPATCH_SLICE_SECONDS)
+    while True:
+        campaign = Campaign.objects.select_related("template").filter(pk=campaign_id).first()
+        if not _may_dispatch(campaign, generation):
+            return None
+        if _outside_promotional_window(campaign):
+            return None
+        remaining = deadline - time.monotonic()
+        hold = _throttle_hold(campaign)
+        if hold > 0 or remaining <= 0:
+            if hold > remaining:
+                return max(hold, 0.0)
+            time.sleep(hold)
+            continue
+        size = batch_size(campaign)
+        time.sleep(rate_limit.reserve(campaign.pk, effective_rate(campaign), size))
+        claimed = claim_batch(campaign_id, size)
+        if claimed is STOPPED:
+            return None
+        if claimed is EMPTY:
+            return finish_or_wait(campaign_id)
+        if claimed.recipients:
+            send_batch(claimed)
+
+
+def _may_dispatch(campaign, generation) -> bool:
+    if campaign is None or campaign.status != CampaignStatus.RUNNING:
+        return False
+    return generation is None or generation == campaign.generation
+
+
+def _throttle_hold(campaign) -> float:
+    if campaign.throttled_until is None:
+        return 0.0
+    return (campaign.throttled_until - timezone.now()).total_seconds()
+
+
+def _outside_promotional_window(campaign) -> bool:
+    """Promotional SMS go 10:00-21:00 IST only: outside it the campaign pauses until the next
+    window, and the beat tick resumes it then."""
+    if not campaign.is_promotional:
+        return False
+    window = next_promotional_window()
+    if window is None:
+        return False
+    from .campaigns import pause_campaign
+
+    pause_campaign(campaign, reason=PauseReason.WINDOW, resume_at=window)
+    return True
+
+
+# --- Claim -------------------------------------------------------------------------------
+
+
+def claim_batch(campaign_id, size):
+    """Claim up to `size` pending recipients into a new batch (committed before any request)."""
+    with transaction.atomic():
+        campaign = (
+            Campaign.objects.select_related("template")
+            .filter(pk=campaign_id, status=CampaignStatus.RUNNING)
+            .first()
+        )
+        if campaign is None:
+            return STOPPED
+        if campaign.template is None or not campaign.template.active:
+            _pause_in_claim(campaign, PauseReason.TEMPLATE, "The DLT template is not active.")
+            return STOPPED
+        pending = CampaignRecipient.objects.filter(
+            campaign_id=campaign_id, state=RecipientState.PENDING
+        ).order_by("id")
+        if connection.features.has_select_for_update_skip_locked:
+            pending = pending.select_for_update(skip_locked=True)
+        ids = list(pending.values_list("id", flat=True)[:size])
+        if not ids:
+            return EMPTY
+        now = timezone.now()
+        batch = CampaignBatch.objects.create(
+            campaign=campaign, claimed_at=now, size=len(ids), worker=worker_name()
+        )
+        CampaignRecipient.objects.filter(id__in=ids, state=RecipientState.PENDING).update(
+            state=RecipientState.SENDING, batch=batch
+        )
+        recipients = list(
+            CampaignRecipient.objects.filter(batch=batch, state=RecipientState.SENDING).order_by(
+                "id"
+            )
+        )
+        recipients = _send_time_checks(campaign, batch, recipients)
+        Campaign.objects.filter(pk=campaign_id).update(last_dispatch_at=now)
+    return Claimed(campaign, batch, recipients)
+
+
+def _pause_in_claim(campaign, reason, error):
+    Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.RUNNING).update(
+        status=CampaignStatus.PAUSED, pause_reason=reason, last_error=error[:255]
+    )
+
+
+def _send_time_checks(campaign, batch, recipients):
+    """Opt-outs recorded since the import, and the body each recipient gets."""
+    phones = [r.phone_number for r in recipients]
+    opted_out = set(
+        OptOut.objects.filter(phone_number__in=phones, revoked_at__isnull=True).values_list(
+            "phone_number", flat=True
+        )
+    )
+    ready, skipped = [], []
+    for recipient in recipients:
+        if recipient.phone_number in opted_out:
+            _skip(recipient, SkipReason.OPTED_OUT, "Opted out before it was sent.")
+            skipped.append(recipient)
+            continue
+        try:
+            recipient.body = body_for(campaign, recipient)
+        except ValueError as exc:
+            _skip(recipient, SkipReason.BAD_VARIABLES, str(exc))
+            skipped.append(recipient)
+            continue
+        ready.append(recipient)
+    if skipped:
+        CampaignRecipient.objects.bulk_update(skipped, ["state", "reason", "detail", "batch"])
+        CampaignBatch.objects.filter(pk=batch.pk).update(size=len(ready))
+        if not ready:
+            CampaignBatch.objects.filter(pk=batch.pk).update(
+                state=CampaignBatch.State.DONE, finished_at=timezone.now()
+            )
+    batch.size = len(ready)
+    return ready
+
+
+def _skip(recipient, reason, detail):
+    recipient.state = RecipientState.SKIPPED
+    recipient.reason = reason
+    recipient.detail = detail[:255]
+    recipient.batch = None
+
+
+def body_for(campaign, recipient) -> str:
+    if campaign.body:
+        return campaign.body
+    return dlt.render_template(campaign.template, recipient.variables)
+
+
+# --- Send --------------------------------------------------------------------------------
+
+
+def send_batch(claimed):
+    """One bulk request for the claimed recipients, then record what Exotel answered."""
+    campaign, recipients = claimed.campaign, claimed.recipients
+    template = campaign.template
+    common = {
+        "sender": template.sender_id or settings.EXOTEL_SENDER_ID,
+        "dlt_entity_id": template.entity_id or settings.EXOTEL_DLT_ENTITY_ID,
+        "status_callback": campaign_callback_url(campaign.pk),
+        "custom_field": f"campaign-{campaign.pk}",
+        "sms_type": campaign.sms_type or None,
+    }
+    bodies = {r.body for r in recipients}
+    kind = CampaignBatch.Kind.STATIC if len(bodies) == 1 else CampaignBatch.Kind.DYNAMIC
+    client = get_exotel_client()
+    started = time.monotonic()
+    try:
+        if kind == CampaignBatch.Kind.STATIC:
+            numbers = [r.phone_number for r in recipients]
+            result = client.send_static_bulk(
+                numbers, bodies.pop(), dlt_template_id=template.template_id, **common
+            )
+        else:
+            messages = [
+                BulkMessage(r.phone_number, r.body, dlt_template_id=template.template_id)
+                for r in recipients
+            ]
+            result = client.send_dynamic_bulk(messages, **common)
+    except ExotelValidationError as exc:
+        # Refused before anything left (e.g. no sender id): the same would happen to every batch.
+        release_batch(claimed, f"Not sent: {exc}")
+        from .campaigns import pause_campaign
+
+        pause_campaign(campaign, reason=PauseReason.ERROR, error=f"Not sent: {exc}")
+        return
+    except Exception as exc:
+        # We cannot tell whether the request left: never resend blindly.
+        logger.exception("campaign %s: batch %s failed mid-request", campaign.pk, claimed.batch.pk)
+        expire_batch(claimed.batch.pk, note=f"Unexpected error mid-request: {exc}"[:255])
+        return
+    duration_ms = int((time.monotonic() - started) * 1000)
+    record_batch(claimed, result.items, kind, duration_ms)
+
+
+def release_batch(claimed, error):
+    """Nothing was sent: the batch's recipients go back to pending."""
+    with transaction.atomic():
+        CampaignRecipient.objects.filter(batch=claimed.batch, state=RecipientState.SENDING).update(
+            state=RecipientState.PENDING, batch=None
+        )
+        CampaignBatch.objects.filter(pk=claimed.batch.pk).update(
+            state=CampaignBatch.State.RELEASED, finished_at=timezone.now(), error=error[:255]
+        )
+
+
+# --- Record ------------------------------------------------------------------------------
+
+
+def _classify(recipients, items):
+    accepted, failed, retry, unknown = [], [], [], []
+    for recipient, item in zip(recipients, items, strict=True):
+        if item.accepted:
+            accepted.append((recipient, item))
+        elif item.outcome_unknown:
+            unknown.append((recipient, item))
+        elif item.retryable:
+            retry.append((recipient, item))
+        else:
+            failed.append((recipient, item))
+    return accepted, failed, retry, unknown
+
+
+def _refused_whole_request(accepted, failed, retry, unknown):
+    """A request refused for a reason that is not about its numbers (auth, balance, sender,
+    DLT entity): every batch would fail the same way, so the campaign pauses instead."""
+    if accepted or retry or unknown or not failed:
+        return None
+    errors = {(item.code, item.error) for _, item in failed}
+    if len(errors) != 1:
+        return None
+    code, error = errors.pop()
+    if code == NUMBERS_INVALID or (error or "").startswith("not sent:"):
+        return None
+    return f"Exotel refused the request: {error}"
+
+
+def record_batch(claimed, items, kind, duration_ms):
+    campaign, batch = claimed.campaign, claimed.batch
+    accepted, failed, retry, unknown = _classify(claimed.recipients, items)
+    refusal = _refused_whole_request(accepted, failed, retry, unknown)
+    if refusal:
+        release_batch(claimed, refusal)
+        from .campaigns import pause_campaign
+
+        pause_campaign(campaign, reason=PauseReason.ERROR, error=refusal)
+        return
+    problem = next((item.error for _, item in failed + retry + unknown if item.error), "")
+    with transaction.atomic():
+        answered = CampaignBatch.objects.filter(pk=batch.pk, state=CampaignBatch.State.SENDING)
+        nothing_taken = not (accepted or failed or unknown)
+        late = not answered.update(
+            state=CampaignBatch.State.RELEASED if nothing_taken else CampaignBatch.State.DONE,
+            kind=kind,
+            accepted=len(accepted),
+            finished_at=timezone.now(),
+            duration_ms=duration_ms,
+            error=problem[:255],
+        )
+        if not late:
+            rows = [(r, _accepted_outcome(item)) for r, item in accepted]
+            rows += [(r, _failed_outcome(item)) for r, item in failed]
+            rows += [(r, _unknown_outcome(item)) for r, item in unknown]
+            create_messages(campaign, rows)
+            _requeue(retry)
+            _adjust_pace(campaign, accepted, retry)
+    if late:
+        _attach_late_answer(campaign, accepted)
+    _release_waiting_callbacks([item.message.sid for _, item in accepted])
+
+
+@dataclass
+class Outcome:
+    status: str
+    recipient_state: str
+    answer: object = None
+    error_code: int | None = None
+    error_message: str = ""
+    note: str = ""
+
+
+def _accepted_outcome(item):
+    answer = item.message
+    try:
+        status = _report(answer).our_status
+    except ValueError:
+        status = MessageStatus.QUEUED
+    return Outcome(status, RecipientState.SENT, answer=answer)
+
+
+def _failed_outcome(item):
+    return Outcome(
+        MessageStatus.FAILED,
+        RecipientState.FAILED,
+        error_code=item.code,
+        error_message=(item.error or "")[:255],
+        note=(item.error or "")[:255],
+    )
+
+
+def _unknown_outcome(item):
+    note = f"Exotel did not answer in time: {item.error}"[:255]
+    return Outcome(MessageStatus.UNKNOWN, RecipientState.UNKNOWN, note=note)
+
+
+def _report(answer):
+    return ExotelStatus(
+        status=answer.status or "queued",
+        detailed_status=answer.detailed_status or "",
+        code=answer.detailed_status_code,
+        sms_units=answer.sms_units,
+        price=answer.price,
+        occurred_at=answer.date_created,
+    )
+
+
+def _conversation_ids(recipients) -> dict:
+    """Get or create the conversation of every number, in three queries."""
+    names = {r.phone_number: r.name for r in recipients}
+    found = dict(
+        Conversation.objects.filter(phone_number__in=names).values_list("phone_number", "id")
+    )
+    missing = [phone for phone in names if phone not in found]
+    if missing:
+        Conversation.objects.bulk_create(
+            [Conversation(phone_number=p, contact_name=names[p]) for p in missing],
+            ignore_conflicts=True,
+        )
+        found.update(
+            Conversation.objects.filter(phone_number__in=missing).values_list("phone_number", "id")
+        )
+    return found
+
+
+def create_messages(campaign, rows):
+    """One outbound Message per (recipient, Outcome), its first status event, the
+    conversation's summary, and the recipient's new state: a handful of bulk queries."""
+    if not rows:
+        return []
+    template = campaign.template
+    conversations = _conversation_ids([r for r, _ in rows])
+    now = timezone.now()
+    messages = [_message(campaign, template, conversations, r, o, now) for r, o in rows]
+    Message.objects.bulk_create(messages)
+    MessageStatusEvent.objects.bulk_create(
+        [_event(m, o, now) for m, (_, o) in zip(messages, rows, strict=True)]
+    )
+    for message in messages:
+        note_new_message(message)
+    for message, (recipient, outcome) in zip(messages, rows, strict=True):
+        recipient.message = message
+        recipient.state = outcome.recipient_state
+        recipient.detail = outcome.note if outcome.recipient_state != RecipientState.SENT else ""
+    CampaignRecipient.objects.bulk_update([r for r, _ in rows], ["message", "state", "detail"])
+    return messages
+
+
+@lru_cache(maxsize=4096)
+def _encoding(body):
+    return analyse_body(body).encoding
+
+
+def _message(campaign, template, conversations, recipient, outcome, now):
+    answer = outcome.answer
+    body = getattr(recipient, "body", None) or body_for(campaign, recipient)
+    message = Message(
+        conversation_id=conversations[recipient.phone_number],
+        direction=Direction.OUTBOUND,
+        body=body,
+        status=outcome.status,
+        template=template,
+        variables=list(recipient.variables or []),
+        sender=template.sender_id or settings.EXOTEL_SENDER_ID,
+        sms_type=campaign.sms_type,
+        encoding=_encoding(body),
+        segments=recipient.segments,
+        source=MessageSource.CAMPAIGN,
+        campaign=campaign,
+        attempts=1,
+        last_attempt_at=now,
+        created_by_id=campaign.created_by_id,
+        error_code=outcome.error_code,
+        error_message=outcome.error_message,
+    )
+    if answer is not None:
+        report = _report(answer)
+        message.sid = answer.sid
+        message.sent_at = now
+        message.detailed_status = report.detailed_status
+        message.detailed_status_code = report.code
+        message.sms_units = report.sms_units
+        message.price = report.price
+        if outcome.status == MessageStatus.DELIVERED:
+            message.delivered_at = report.occurred_at or now
+    return message
+
+
+def _event(message, outcome, now):
+    answer = outcome.answer
+    return MessageStatusEvent(
+        message=message,
+        status=message.status,
+        detailed_status=message.detailed_status,
+        detailed_status_code=message.detailed_status_code,
+        sms_units=message.sms_units,
+        price=message.price,
+        source=StatusEventSource.SEND if answer is not None else StatusEventSource.INTERNAL,
+        note=outcome.note,
+        occurred_at=(answer.date_created if answer is not None else None) or now,
+    )
+
+
+def _requeue(retry):
+    if not retry:
+        return
+    ids = [r.pk for r, _ in retry]
+    CampaignRecipient.objects.filter(id__in=ids, state=RecipientState.SENDING).update(
+        state=RecipientState.PENDING, batch=None
+    )
+
+
+def _adjust_pace(campaign, accepted, retry):
+    """429/503 or a refused connection: back off (growing, capped) and halve the rate; each
+    clean batch after that wins back a tenth of it."""
+    now = timezone.now()
+    if retry:
+        count = campaign.throttle_count + 1
+        throttled = any(item.code in THROTTLE_CODES for _, item in retry)
+        Campaign.objects.filter(pk=campaign.pk).update(
+            throttle_count=count,
+            throttled_until=now + timedelta(seconds=retry_delay(count)),
+            rate_factor=max(MIN_RATE_FACTOR, campaign.rate_factor / 2)
+            if throttled
+            else campaign.rate_factor,
+            last_error=f"Retrying {len(retry)} recipient(s): {retry[0][1].error}"[:255],
+            last_dispatch_at=now,
+        )
+        return
+    if campaign.throttle_count or campaign.rate_factor < 1:
+        Campaign.objects.filter(pk=campaign.pk).update(
+            throttle_count=0,
+            throttled_until=None,
+            rate_factor=min(1.0, campaign.rate_factor + 0.1),
+            last_dispatch_at=now,
+        )
+
+
+def _attach_late_answer(campaign, accepted):
+    """The batch was declared unknown while its request was still out; it has answered now."""
+    for recipient, item in accepted:
+        message_id = (
+            CampaignRecipient.objects.filter(pk=recipient.pk)
+            .values_list("message_id", flat=True)
+            .first()
+        )
+        if message_id is None:
+            continue
+        with transaction.atomic():
+            Message.objects.filter(pk=message_id, sid__isnull=True).update(
+                sid=item.message.sid, sent_at=timezone.now()
+            )
+            apply_status(message_id, _report(item.message), source=StatusEventSource.SEND)
+            CampaignRecipient.objects.filter(pk=recipient.pk).update(
+                state=RecipientState.SENT, detail=""
+            )
+    logger.warning(
+        "campaign %s: a late answer was attached to %d message(s)", campaign.pk, len(accepted)
+    )
+
+
+def _release_waiting_callbacks(sids):
+    """Callbacks that arrived before we stored their sids can be applied now."""
+    if not sids:
+        return
+    from ..models import WebhookEvent
+    from .webhook_events import WAITING, process_webhook_event
+
+    waiting = WebhookEvent.objects.filter(
+        sid__in=sids, processed_at__isnull=True, outcome__startswith=WAITING
+    ).values_list("pk", flat=True)
+    for event_id in list(waiting):
+        process_webhook_event(event_id)
+
+
+# --- Crash recovery and completion ---------------------------------------------------------
+
+
+def expire_batch(batch_id, note=UNKNOWN_NOTE) -> int:
+    """Declare an in-flight batch's outcome unknown: each recipient gets an `unknown` message,
+    never a second send. Returns how many recipients it had."""
+    with transaction.atomic():
+        if not CampaignBatch.objects.filter(pk=batch_id, state=CampaignBatch.State.SENDING).update(
+            state=CampaignBatch.State.UNKNOWN, finished_at=timezone.now(), error=note[:255]
+        ):
+            return 0
+        batch = CampaignBatch.objects.select_related("campaign__template").get(pk=batch_id)
+        recipients = list(
+            CampaignRecipient.objects.filter(batch_id=batch_id, state=RecipientState.SENDING)
+        )
+        outcome = Outcome(MessageStatus.UNKNOWN, RecipientState.UNKNOWN, note=note[:255])
+        create_messages(batch.campaign, [(r, outcome) for r in recipients])
+        AuditLog.objects.create(
+            action="campaign_batch_unknown",
+            target=f"campaign {batch.campaign_id}",
+            detail={"batch": batch_id, "recipients": len(recipients), "worker": batch.worker},
+        )
+    logger.warning("campaign batch %s: outcome unknown (%d recipients)", batch_id, len(recipients))
+    return len(recipients)
+
+
+def recover_stale_batches(campaign_id=None) -> int:
+    """Batches whose worker died mid-request (older than the lease): outcome unknown."""
+    cutoff = timezone.now() - timedelta(seconds=settings.CAMPAIGN_BATCH_LEASE_SECONDS)
+    stale = CampaignBatch.objects.filter(state=CampaignBatch.State.SENDING, claimed_at__lt=cutoff)
+    if campaign_id is not None:
+        stale = stale.filter(campaign_id=campaign_id)
+    return sum(expire_batch(batch_id) for batch_id in list(stale.values_list("pk", flat=True)))
+
+
+def finish_or_wait(campaign_id) -> float | None:
+    """No pending row was left to claim: complete the campaign, or wait for in-flight batches
+    (returns the seconds to wait), or go on if rows came back (throttled retries)."""
+    recover_stale_batches(campaign_id)
+    recipients = CampaignRecipient.objects.filter(campaign_id=campaign_id)
+    if recipients.filter(state=RecipientState.PENDING).exists():
+        return 0.0
+    oldest = (
+        CampaignBatch.objects.filter(campaign_id=campaign_id, state=CampaignBatch.State.SENDING)
+        .order_by("claimed_at")
+        .values_list("claimed_at", flat=True)
+        .first()
+    )
+    if oldest is not None:
+        expires = oldest + timedelta(seconds=settings.CAMPAIGN_BATCH_LEASE_SECONDS)
+        return min(max((expires - timezone.now()).total_seconds(), 1.0), 5.0)
+    from .campaigns import complete_campaign
+
+    complete_campaign(campaign_id)
+    return None

@@ -1,0 +1,638 @@
+"""Campaign services without a worker: the dispatcher runs in the test against the sandbox."""
+
+import io
+import time
+from datetime import datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+from django.utils import timezone
+
+from conversations.models import (
+    AuditLog,
+    Campaign,
+    CampaignBatch,
+    CampaignRecipient,
+    CampaignStatus,
+    Direction,
+    Message,
+    MessageSource,
+    MessageStatus,
+    PauseReason,
+    RecipientState,
+    SkipReason,
+    SmsType,
+    WebhookEvent,
+)
+from conversations.services import (
+    campaign_audience,
+    campaign_dispatch,
+    campaign_reports,
+    campaigns,
+    rate_limit,
+    webhook_events,
+)
+from conversations.services.sending import SendRefused, campaign_callback_url
+from conversations.services.status_callbacks import ExotelStatus, apply_status
+from conversations.services.threads import get_or_create_conversation
+from exotel_client.sandbox import Fault, SandboxServer
+
+from .factories import DltTemplateFactory, InboundMessageFactory, OptOutFactory
+
+pytestmark = pytest.mark.django_db
+IST = ZoneInfo("Asia/Kolkata")
+REMINDER = "Hi {#var#}, your appointment is on {#var#}. Reply YES to confirm or NO to cancel."
+NOTICE = "Our store in {#var#} is closed on Sunday."
+
+
+@pytest.fixture
+def sandbox(settings):
+    with SandboxServer(callback_delay=3600) as server:
+        settings.EXOTEL_BASE_URL = server.base_url
+        yield server
+
+
+@pytest.fixture
+def enqueued(monkeypatch):
+    """Dispatcher tasks the services enqueue (tests run the dispatcher themselves)."""
+    tasks = []
+    monkeypatch.setattr(campaigns, "enqueue_on_commit", lambda task, *args: tasks.append(args))
+    return tasks
+
+
+def numbers(count, start=0):
+    return [f"+9198765{n:05d}" for n in range(start, start + count)]
+
+
+def reminder(count=0, **options):
+    campaign = campaigns.create_campaign(
+        "Reminders", template=DltTemplateFactory(body=REMINDER), **options
+    )
+    if count:
+        rows = "\n".join(f"{n},Guest {i},2{i % 8} Feb" for i, n in enumerate(numbers(count)))
+        campaign_audience.import_pasted(campaign, rows)
+    return campaign
+
+
+def notice(count=0, **options):
+    template = DltTemplateFactory(body=NOTICE)
+    campaign = campaigns.create_campaign(
+        "Notice", template=template, body="Our store in Pune is closed on Sunday.", **options
+    )
+    if count:
+        campaign_audience.import_pasted(campaign, "\n".join(numbers(count)))
+    return campaign
+
+
+def send_all(campaign):
+    assert campaign_dispatch.run(campaign.pk, budget=30) is None
+    campaign.refresh_from_db()
+    return campaign
+
+
+def paths(sandbox):
+    return [r["path"].rsplit("/", 1)[-1] for r in sandbox.state.requests()]
+
+
+# --- Content and audience ----------------------------------------------------------------
+
+
+def test_a_body_must_fill_an_active_template():
+    DltTemplateFactory(body=NOTICE)
+    with pytest.raises(SendRefused) as refused:
+        campaigns.create_campaign("x", body="Buy now!")
+    assert refused.value.code == "dlt_mismatch"
+
+
+def test_a_body_picks_its_template_and_sms_type():
+    template = DltTemplateFactory(body=NOTICE, sms_type=SmsType.TRANSACTIONAL)
+    campaign = campaigns.create_campaign("x", body="Our store in Pune is closed on Sunday.")
+    assert (campaign.template, campaign.sms_type) == (template, SmsType.TRANSACTIONAL)
+
+
+def test_the_variables_spec_must_have_one_entry_per_slot():
+    with pytest.raises(SendRefused) as refused:
+        campaigns.create_campaign(
+            "x", template=DltTemplateFactory(body=REMINDER), variables=["{name}"]
+        )
+    assert refused.value.field == "variables"
+
+
+def test_csv_import_normalises_merges_and_keeps_exclusions_with_reasons():
+    campaign = reminder(variables=["{name}", "{Day}"])
+    OptOutFactory(phone_number="+919876500003")
+    csv_text = (
+        "Mobile,Name,Day\n"
+        "98765 00001,Asha,20 Jan\n"
+        "+91-98765-00001,Asha again,21 Jan\n"
+        "12345,Nobody,20 Jan\n"
+        "9876500003,Opted,20 Jan\n"
+        f"9876500004,Long,{'x' * 31}\n"
+        "09876500005,Ravi,22 Jan\n"
+    )
+
+    report = campaign_audience.import_csv(campaign, io.BytesIO(csv_text.encode()))
+
+    assert (report.rows, report.duplicates, report.invalid, report.opted_out) == (6, 1, 1, 1)
+    assert (report.bad_variables, report.sendable) == (1, 2)
+    rows = {r.phone_number: r for r in CampaignRecipient.objects.filter(campaign=campaign)}
+    assert rows["+919876500001"].variables == ["Asha", "20 Jan"]
+    assert rows["+919876500005"].state == RecipientState.PENDING
+    assert rows["12345"].reason == SkipReason.INVALID
+    assert rows["+919876500003"].reason == SkipReason.OPTED_OUT
+    assert "30 characters" in rows["+919876500004"].detail
+    campaign.refresh_from_db()
+    assert campaign.duplicates_merged == 1
+
+
+def test_csv_variables_can_name_columns():
+    campaign = reminder(variables=["{name}", "{day} at 3 PM"])
+    csv_text = "phone,name,city,day\n9876500001,Asha,Pune,20 Jan\n"
+    campaign_audience.import_csv(campaign, io.BytesIO(csv_text.encode()))
+    (recipient,) = CampaignRecipient.objects.filter(campaign=campaign)
+    assert recipient.variables == ["Asha", "20 Jan at 3 PM"]
+
+
+def test_a_csv_without_a_phone_column_is_refused():
+    with pytest.raises(campaign_audience.AudienceError):
+        campaign_audience.import_csv(reminder(), io.BytesIO(b"email,name\na@b.c,A\n"))
+
+
+def test_conversations_audience_fills_name_placeholders():
+    get_or_create_conversation("+919876500001", contact_name="Asha")
+    get_or_create_conversation("+919876500002", contact_name="Ravi")
+    campaign = reminder(variables=["{name}", "20 Jan"])
+    report = campaign_audience.import_conversations(campaign, {"search": "asha"})
+    assert report.sendable == 1
+    assert CampaignRecipient.objects.get(campaign=campaign).variables == ["Asha", "20 Jan"]
+
+
+# --- Dispatch ----------------------------------------------------------------------------
+
+
+def test_one_body_for_everyone_goes_as_static_bulk(sandbox, enqueued):
+    campaign = notice(150)
+    campaigns.start_campaign(campaign)
+
+    send_all(campaign)
+
+    assert campaign.status == CampaignStatus.COMPLETED
+    assert paths(sandbox) == ["send.json", "send.json"]
+    message = Message.objects.filter(campaign=campaign).first()
+    assert (message.source, message.direction, message.status) == (
+        MessageSource.CAMPAIGN,
+        Direction.OUTBOUND,
+        MessageStatus.QUEUED,
+    )
+    assert message.sid and message.template == campaign.template
+    assert message.conversation.message_count == 1
+    assert message.status_events.get().status == MessageStatus.QUEUED
+
+
+def test_bodies_that_differ_go_as_dynamic_bulk(sandbox, enqueued):
+    campaign = reminder(120)
+    campaigns.start_campaign(campaign)
+
+    send_all(campaign)
+
+    assert paths(sandbox) == ["bulksend.json", "bulksend.json"]
+    bodies = {m.to: m.body for m in sandbox.state.messages()}
+    assert bodies["09876500001"].startswith("Hi Guest 1, your appointment is on 21 Feb.")
+
+
+def test_a_number_opted_out_after_the_import_is_skipped_at_send_time(sandbox, enqueued):
+    campaign = notice(5)
+    campaigns.start_campaign(campaign)
+    OptOutFactory(phone_number=numbers(5)[2])
+
+    send_all(campaign)
+
+    skipped = CampaignRecipient.objects.get(campaign=campaign, phone_number=numbers(5)[2])
+    assert (skipped.state, skipped.reason) == (RecipientState.SKIPPED, SkipReason.OPTED_OUT)
+    assert len(sandbox.state.messages()) == 4
+
+
+def test_a_throttled_batch_is_retried_once_slower(sandbox, enqueued, settings):
+    campaign = notice(10, rate=10)
+    campaigns.start_campaign(campaign)
+    sandbox.add_fault(Fault(status=429, code=40402))
+
+    send_all(campaign)
+
+    # After the 429 the rate is halved: 5 a second, so batches of 5.
+    assert [r["status"] for r in sandbox.state.requests()] == [429, 200, 200]
+    assert len(sandbox.state.messages()) == 10
+    assert CampaignBatch.objects.filter(state=CampaignBatch.State.DONE).count() == 2
+    campaign.refresh_from_db()
+    assert campaign.throttle_count == 0  # a clean batch after the throttle resets it
+    assert campaign.rate_factor == pytest.approx(0.7)
+
+
+def test_an_account_refusal_pauses_the_campaign_without_failing_anyone(sandbox, enqueued):
+    campaign = notice(10)
+    campaigns.start_campaign(campaign)
+    sandbox.add_fault(Fault(status=403, code=40001, message="Insufficient balance to send 10 sms."))
+
+    assert campaign_dispatch.run(campaign.pk, budget=5) is None
+
+    campaign.refresh_from_db()
+    assert (campaign.status, campaign.pause_reason) == (CampaignStatus.PAUSED, PauseReason.ERROR)
+    assert "Insufficient balance" in campaign.last_error
+    assert CampaignRecipient.objects.filter(state=RecipientState.PENDING).count() == 10
+    assert not Message.objects.exists()
+
+
+def test_a_batch_left_in_flight_becomes_unknown_and_is_never_resent(sandbox, enqueued, settings):
+    settings.CAMPAIGN_BATCH_LEASE_SECONDS = 0
+    campaign = notice(150)
+    campaigns.start_campaign(campaign)
+    claimed = campaign_dispatch.claim_batch(campaign.pk, 100)  # then the worker "dies"
+
+    send_all(campaign)
+
+    assert len(sandbox.state.messages()) == 50
+    unknown = CampaignRecipient.objects.filter(state=RecipientState.UNKNOWN)
+    assert unknown.count() == 100
+    assert set(unknown.values_list("message__status", flat=True)) == {MessageStatus.UNKNOWN}
+    assert CampaignBatch.objects.get(pk=claimed.batch.pk).state == CampaignBatch.State.UNKNOWN
+    assert AuditLog.objects.filter(action="campaign_batch_unknown").count() == 1
+    assert campaign.status == CampaignStatus.COMPLETED
+
+
+def test_a_late_answer_attaches_its_sids_to_the_unknown_messages(sandbox, enqueued, settings):
+    settings.CAMPAIGN_BATCH_LEASE_SECONDS = 0
+    campaign = notice(3)
+    campaigns.start_campaign(campaign)
+    claimed = campaign_dispatch.claim_batch(campaign.pk, 100)
+    campaign_dispatch.recover_stale_batches()
+
+    campaign_dispatch.send_batch(claimed)  # the slow worker's answer arrives after all
+
+    messages = Message.objects.filter(campaign=campaign)
+    assert messages.count() == 3
+    assert set(messages.values_list("status", flat=True)) == {MessageStatus.QUEUED}
+    assert all(messages.values_list("sid", flat=True))
+
+
+def test_the_campaign_callback_token_applies_only_to_its_own_messages(sandbox, enqueued, client):
+    campaign = notice(1)
+    other = notice(0)
+    campaigns.start_campaign(campaign)
+    send_all(campaign)
+    message = Message.objects.get(campaign=campaign)
+    data = {"SmsSid": message.sid, "Status": "sent", "DetailedStatusCode": "20005"}
+
+    wrong = client.post(campaign_callback_url(other.pk), data)
+    right = client.post(campaign_callback_url(campaign.pk), data)
+
+    assert (wrong.status_code, right.status_code) == (200, 200)
+    outcomes = [
+        webhook_events.process_webhook_event(e.pk) for e in WebhookEvent.objects.order_by("id")
+    ]
+    assert outcomes[0] == "ignored: token belongs to another campaign"
+    message.refresh_from_db()
+    assert message.status == MessageStatus.DELIVERED
+
+
+def test_pause_stops_the_dispatcher_before_the_next_batch(sandbox, enqueued):
+    campaign = notice(250)
+    campaigns.start_campaign(campaign)
+    claimed = campaign_dispatch.claim_batch(campaign.pk, 100)
+    campaigns.pause_campaign(campaign)
+
+    campaign_dispatch.send_batch(claimed)  # the batch in flight still lands
+    assert campaign_dispatch.run(campaign.pk, budget=5) is None
+
+    assert len(sandbox.state.messages()) == 100
+    assert campaigns.resume_campaign(campaign)
+    send_all(campaign)
+    assert len(sandbox.state.messages()) == 250
+
+
+def test_an_old_generation_of_dispatchers_stops(sandbox, enqueued):
+    campaign = notice(10)
+    campaigns.start_campaign(campaign)
+    campaign.refresh_from_db()
+    assert campaign_dispatch.run(campaign.pk, campaign.generation - 1, budget=5) is None
+    assert not sandbox.state.requests()
+
+
+def test_cancel_cancels_pending_recipients(enqueued):
+    campaign = notice(5)
+    campaigns.start_campaign(campaign)
+    assert campaigns.cancel_campaign(campaign) == 5
+    assert campaign_dispatch.run(campaign.pk, budget=1) is None
+    assert CampaignRecipient.objects.filter(state=RecipientState.CANCELLED).count() == 5
+
+
+def test_a_scheduled_campaign_starts_on_the_tick(enqueued):
+    campaign = notice(3, scheduled_at=timezone.now() + timedelta(hours=1))
+    campaigns.start_campaign(campaign)
+    assert campaign.status == CampaignStatus.SCHEDULED
+    campaigns.tick()
+    assert Campaign.objects.get(pk=campaign.pk).status == CampaignStatus.SCHEDULED
+
+    campaigns.tick(now=timezone.now() + timedelta(hours=1, seconds=1))
+
+    assert Campaign.objects.get(pk=campaign.pk).status == CampaignStatus.RUNNING
+    assert len(enqueued) == 2  # CAMPAIGN_DISPATCHERS
+
+
+def test_a_recurring_campaign_spawns_a_run_and_moves_its_next_time(enqueued):
+    series = notice(3, recurrence="daily")
+    campaigns.start_campaign(series)
+    assert series.status == CampaignStatus.SCHEDULED
+
+    campaigns.tick(now=timezone.now() + timedelta(seconds=1))
+
+    run = Campaign.objects.get(series=series)
+    assert run.status == CampaignStatus.RUNNING
+    assert run.recipients.count() == 3
+    series.refresh_from_db()
+    assert series.next_run_at > timezone.now() + timedelta(hours=23)
+
+
+def test_a_stalled_campaign_gets_new_dispatchers(enqueued, settings):
+    campaign = notice(3)
+    campaigns.start_campaign(campaign)
+    Campaign.objects.filter(pk=campaign.pk).update(
+        last_dispatch_at=timezone.now() - timedelta(minutes=5)
+    )
+    generation = Campaign.objects.get(pk=campaign.pk).generation
+
+    assert campaigns.tick()["kicked"] == 1
+    assert Campaign.objects.get(pk=campaign.pk).generation == generation + 1
+
+
+# --- Copies, replies, reports --------------------------------------------------------------
+
+
+def _failed_campaign(sandbox):
+    campaign = notice(0)
+    phones = [*numbers(3), "+919812323010", "+919812323005"]  # sandbox: 23010 fails, 23005 DND
+    campaign_audience.import_pasted(campaign, "\n".join(phones))
+    campaigns.start_campaign(campaign)
+    send_all(campaign)
+    for message in Message.objects.filter(campaign=campaign):
+        code = int(message.conversation.phone_number[-5:])
+        status = {23010: "failed", 23005: "failed-dnd"}.get(code, "sent")
+        apply_status(
+            message.pk,
+            ExotelStatus(status, code=code if status != "sent" else 20005),
+            source="callback",
+        )
+    return campaign
+
+
+def test_retarget_failed_makes_a_draft_of_the_failed_recipients_not_dnd(sandbox, enqueued):
+    campaign = _failed_campaign(sandbox)
+
+    retry = campaigns.retarget_failed(campaign)
+
+    assert retry.status == CampaignStatus.DRAFT
+    assert list(retry.recipients.values_list("phone_number", flat=True)) == ["+919812323010"]
+    assert retry.source_campaign == campaign
+
+
+def test_duplicate_copies_content_and_recipients(sandbox, enqueued):
+    campaign = reminder(4)
+    copy = campaigns.duplicate_campaign(campaign)
+    assert (copy.template, copy.status, copy.recipients.count()) == (
+        campaign.template,
+        CampaignStatus.DRAFT,
+        4,
+    )
+    assert copy.recipients.first().variables == ["Guest 0", "20 Feb"]
+
+
+def test_progress_counts_by_status_and_failure_reason(sandbox, enqueued):
+    campaign = _failed_campaign(sandbox)
+    report = campaign_reports.progress(campaign)
+    assert (report["total"], report["sent"], report["delivered"], report["failed"]) == (5, 3, 3, 2)
+    assert report["failed_dnd"] == 1
+    assert {r["code"] for r in report["failure_reasons"]} == {23010, 23005}
+
+
+@pytest.mark.parametrize(
+    ("body", "answer"),
+    [("yes!", "YES"), ("  Haan ji", "YES"), ("2 please", "2"), ("🙂", ""), ("no.", "NO")],
+)
+def test_answers_are_normalised(body, answer):
+    assert campaigns.normalise_answer(body) == answer
+
+
+def test_a_reply_within_the_window_is_linked_and_tallied_once(sandbox, enqueued):
+    campaign = notice(2)
+    campaigns.start_campaign(campaign)
+    send_all(campaign)
+    conversation = get_or_create_conversation(numbers(2)[0])
+    reply = InboundMessageFactory(conversation=conversation, body="Yes!")
+
+    recipient = campaigns.link_inbound_reply(reply)
+    assert campaigns.link_inbound_reply(reply) is None  # replayed: counted once
+
+    assert (recipient.answer, recipient.reply_count, recipient.reply_message) == ("YES", 1, reply)
+    reply.refresh_from_db()
+    assert reply.campaign == campaign
+    report = campaign_reports.progress(campaign)
+    assert (report["replies"], report["reply_rate"], report["answers"]) == (1, 0.5, {"YES": 1})
+
+
+def test_a_reply_after_the_window_is_not_linked(sandbox, enqueued):
+    campaign = notice(1, reply_window_hours=1)
+    campaigns.start_campaign(campaign)
+    send_all(campaign)
+    conversation = get_or_create_conversation(numbers(1)[0])
+    reply = InboundMessageFactory(conversation=conversation, body="YES")
+    Message.objects.filter(pk=reply.pk).update(created_at=timezone.now() + timedelta(hours=2))
+    reply.refresh_from_db()
+    assert campaigns.link_inbound_reply(reply) is None
+
+
+def test_preflight_counts_segments_cost_and_finish_time():
+    campaign = reminder(10, rate=2)
+    OptOutFactory(phone_number=numbers(10)[0])  # after the import: still excluded
+    now = datetime(2026, 3, 2, 12, 0, tzinfo=IST)
+
+    report = campaign_reports.preflight(campaign, now=now)
+
+    assert (report.sendable, report.opted_out, report.segments) == (9, 1, 9)
+    assert report.estimated_cost == Decimal("1.62")
+    assert report.finishes_at == now + timedelta(seconds=4.5)
+    assert len(report.samples) == 3
+
+
+def test_a_promotional_finish_time_skips_the_night():
+    start = datetime(2026, 3, 2, 20, 0, tzinfo=IST)
+    finish = campaign_reports.estimate_finish(start, 2 * 3600, promotional=True)
+    assert finish == datetime(2026, 3, 3, 11, 0, tzinfo=IST)
+
+
+def test_export_is_formula_safe(sandbox, enqueued, admin_client):
+    campaign = reminder(0)
+    campaign_audience.import_pasted(campaign, "9876500001,=HYPERLINK(1),20 Jan")
+    response = admin_client.get(reverse("admin:conversations_campaign_export", args=[campaign.pk]))
+    text = b"".join(response.streaming_content).decode()
+    assert "'=HYPERLINK(1)" not in text  # the variables are not a column; the state is
+    assert text.splitlines()[0].startswith("row,phone_number")
+    assert "+919876500001" in text
+
+
+# --- Rate limiter ------------------------------------------------------------------------
+
+
+def test_the_database_clock_gives_consecutive_slots(settings):
+    settings.CAMPAIGN_RATE_LIMIT_URL = "database"
+    campaign = notice(0)
+    first = rate_limit.reserve(campaign.pk, 10, 10)
+    second = rate_limit.reserve(campaign.pk, 10, 10)
+    third = rate_limit.reserve(campaign.pk, 10, 5)
+    assert first == pytest.approx(0, abs=0.05)
+    assert second == pytest.approx(1.0, abs=0.05)
+    assert third == pytest.approx(2.0, abs=0.05)
+
+
+def test_the_redis_clock_gives_consecutive_slots(settings):
+    if not settings.CELERY_BROKER_URL.startswith("redis://"):
+        pytest.skip("needs Redis: run with CELERY_BROKER_URL=redis://... (the PostgreSQL CI run)")
+    settings.CAMPAIGN_RATE_LIMIT_URL = ""
+    key = f"test-{time.time_ns()}"
+    waits = [rate_limit._reserve_redis(key, 20, 20) for _ in range(3)]
+    assert waits[0] == pytest.approx(0, abs=0.05)
+    assert waits[1] == pytest.approx(1.0, abs=0.05)
+    assert waits[2] == pytest.approx(2.0, abs=0.05)
+    assert rate_limit.backend_name() == "redis"
+
+
+# --- API, admin, pages, command -------------------------------------------------------------
+
+
+def test_bulk_api_refuses_bad_content_and_changes_nothing(staff_api):
+    DltTemplateFactory(body=NOTICE)
+    response = staff_api.post(
+        "/api/sms/bulk", {"recipients": ["9876500001"], "body": "Buy now!"}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "dlt_mismatch"
+    assert not Campaign.objects.exists()
+
+
+def test_bulk_api_needs_recipients_and_content(staff_api):
+    response = staff_api.post("/api/sms/bulk/", {"recipients": []}, format="json")
+    assert response.status_code == 400
+    assert set(response.json()["fields"]) == {"recipients"}
+
+
+def test_bulk_api_answers_each_recipient_and_merges_repeats(staff_api, enqueued):
+    DltTemplateFactory(body=NOTICE)
+    response = staff_api.post(
+        "/api/sms/bulk",
+        {
+            "recipients": ["9876500001", "+919876500001", "abc"],
+            "body": "Our store in Pune is closed on Sunday.",
+        },
+        format="json",
+    )
+    answer = response.json()
+    assert response.status_code == 202
+    assert (answer["total"], answer["sent"], answer["failed"]) == (3, 1, 2)
+    assert [r.get("code") for r in answer["results"]] == [None, "duplicate", "invalid"]
+    assert answer["campaign"]["status"] == "running"
+    assert answer["campaign"]["url"] == f"/api/campaigns/{answer['campaign']['id']}"
+
+
+def test_only_staff_or_the_creator_may_pause(agent_api, enqueued):
+    campaign = notice(1)
+    campaigns.start_campaign(campaign)
+    response = agent_api.post(f"/api/campaigns/{campaign.pk}/pause")
+    assert response.status_code == 403
+    assert agent_api.get(f"/api/campaigns/{campaign.pk}").status_code == 200
+
+
+def test_preflight_api(staff_api):
+    campaign = reminder(3)
+    data = staff_api.get(f"/api/campaigns/{campaign.pk}/preflight").json()
+    assert (data["sendable"], data["segments"]) == (3, 3)
+
+
+def test_admin_creates_a_campaign_with_a_csv_and_starts_it_from_preflight(admin_client, enqueued):
+    template = DltTemplateFactory(body=REMINDER)
+    upload = io.BytesIO(b"phone,name,day\n9876500001,Asha,20 Jan\n9876500002,Ravi,21 Jan\n")
+    upload.name = "list.csv"
+    response = admin_client.post(
+        reverse("admin:conversations_campaign_add"),
+        {
+            "name": "From admin",
+            "template": template.pk,
+            "body": "",
+            "variables": '["{name}", "{day}"]',
+            "reply_window_hours": 48,
+            "audience_csv": upload,
+        },
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    campaign = Campaign.objects.get(name="From admin")
+    assert campaign.recipients.count() == 2
+    preflight_url = reverse("admin:conversations_campaign_preflight", args=[campaign.pk])
+    page = admin_client.get(preflight_url)
+    assert b"To send" in page.content
+
+    started = admin_client.post(preflight_url)
+
+    assert started.status_code == 302
+    assert Campaign.objects.get(pk=campaign.pk).status == CampaignStatus.RUNNING
+
+
+def test_admin_pages_render(admin_client, sandbox, enqueued):
+    campaign = _failed_campaign(sandbox)
+    for url in (
+        reverse("admin:conversations_campaign_changelist"),
+        reverse("admin:conversations_campaign_change", args=[campaign.pk]),
+        reverse("admin:conversations_campaignrecipient_changelist"),
+        reverse("campaign-list"),
+        reverse("campaign-progress", args=[campaign.pk]),
+        reverse("campaign-panel", args=[campaign.pk]),
+    ):
+        response = admin_client.get(url)
+        assert response.status_code == 200, url
+    page = admin_client.get(reverse("campaign-progress", args=[campaign.pk])).content.decode()
+    assert "<svg" in page
+    assert "Failures and exclusions by reason" in page
+
+
+def test_admin_actions_pause_resume_cancel_duplicate(admin_client, enqueued):
+    campaign = notice(2)
+    changelist = reverse("admin:conversations_campaign_changelist")
+    for action, status in [
+        ("start_selected", CampaignStatus.RUNNING),
+        ("pause_selected", CampaignStatus.PAUSED),
+        ("resume_selected", CampaignStatus.RUNNING),
+        ("cancel_selected", CampaignStatus.CANCELLED),
+    ]:
+        admin_client.post(changelist, {"action": action, "_selected_action": [campaign.pk]})
+        assert Campaign.objects.get(pk=campaign.pk).status == status, action
+    admin_client.post(
+        changelist, {"action": "duplicate_selected", "_selected_action": [campaign.pk]}
+    )
+    assert Campaign.objects.filter(source_campaign=campaign).count() == 1
+    assert AuditLog.objects.filter(action__startswith="campaign_").count() >= 5
+
+
+def test_progress_pages_need_a_login(client):
+    assert client.get(reverse("campaign-list")).status_code == 302
+
+
+def test_send_campaign_command_sends_inline(sandbox, tmp_path, capsys):
+    template = DltTemplateFactory(body=REMINDER)
+    path = tmp_path / "list.csv"
+    path.write_text("phone,who,day\n" + "".join(f"{n},A,2 Feb\n" for n in numbers(30)))
+
+    call_command("send_campaign", csv=str(path), template=template.template_id, inline=True)
+
+    campaign = Campaign.objects.get()
+    assert campaign.status == CampaignStatus.COMPLETED
+    assert len(sandbox.state.messages()) == 30
+    assert "30 sent" in capsys.readouterr().out
