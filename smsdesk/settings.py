@@ -97,7 +97,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/inbox/"
+LOGOUT_REDIRECT_URL = "login"
+# The inbox (issue 6): when true, agents (not staff) see only the conversations assigned to them.
+INBOX_ASSIGNED_ONLY = env.bool("INBOX_ASSIGNED_ONLY", default=False)
 
 # Times are stored in UTC and shown in India Standard Time.
 LANGUAGE_CODE = "en-in"

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.http import HttpResponse
 from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
@@ -7,7 +8,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("", RedirectView.as_view(url="/inbox/", permanent=False)),
     path("admin/", admin.site.urls),
     re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
     re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
@@ -26,3 +27,11 @@ if settings.BENCH_ENDPOINTS:
 
 # Campaigns (issue 7): live progress pages for everyone signed in (staff plan them in admin).
 urlpatterns.append(path("campaigns/", include("conversations.campaign_urls")))
+
+# The agents' inbox (issue 6) and its sign-in pages (Django's auth views, our templates). Only
+# sign in and out: password resets by email are not set up, staff reset passwords in admin.
+urlpatterns += [
+    path("inbox/", include("conversations.inbox.urls")),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+]

@@ -10,6 +10,9 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
+from hypothesis import given
+from hypothesis import settings as settings_hypothesis
+from hypothesis import strategies as st
 
 from conversations.models import (
     AuditLog,
@@ -636,3 +639,12 @@ def test_send_campaign_command_sends_inline(sandbox, tmp_path, capsys):
     assert campaign.status == CampaignStatus.COMPLETED
     assert len(sandbox.state.messages()) == 30
     assert "30 sent" in capsys.readouterr().out
+
+
+@settings_hypothesis(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=170) | st.text(max_size=80))
+def test_the_fast_segment_count_agrees_with_the_full_analysis(body):
+    from exotel_client import analyse_body
+
+    campaign_audience.segments_of.cache_clear()
+    assert campaign_audience.segments_of(body) == analyse_body(body).segments

@@ -33,10 +33,11 @@ from ..models import (
 )
 from ..phone import normalise_phone
 from . import dlt
+from .campaign_dispatch import fast_insert
 
 PHONE_HEADERS = ("phone", "phone_number", "number", "mobile", "msisdn", "to")
 NAME_HEADERS = ("name", "contact_name", "customer", "customer_name")
-CHUNK_SIZE = 2000
+CHUNK_SIZE = 1000
 MAX_LISTED_PROBLEMS = 200
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 MAX_PHONE_TEXT = 40
@@ -68,8 +69,17 @@ class ImportReport:
         )
 
 
+_GSM7_EXTENSION_ASCII = "^{}\\[]~|"
+_ASCII_NOT_GSM7 = re.compile(r"[`\x00-\x09\x0b\x0c\x0e-\x1f\x7f]")
+
+
 @lru_cache(maxsize=4096)
 def segments_of(body: str) -> int:
+    """Segments of a body; the common case (plain ASCII, one part) without the full analysis."""
+    if body and body.isascii() and len(body) <= 160 and not _ASCII_NOT_GSM7.search(body):
+        units = len(body) + sum(body.count(char) for char in _GSM7_EXTENSION_ASCII)
+        if units <= 160:
+            return 1
     return analyse_body(body).segments
 
 
@@ -196,7 +206,7 @@ class AudienceImporter:
             return
         self._skip_opted_out([r for r, _ in self._pending if r.state == RecipientState.PENDING])
         with transaction.atomic():
-            CampaignRecipient.objects.bulk_create([r for r, _ in self._pending])
+            fast_insert(CampaignRecipient, [r for r, _ in self._pending])
         for recipient, key in self._pending:
             self._count(recipient)
             self._result(key, recipient.reason or "", recipient.detail, recipient=recipient)

@@ -22,7 +22,7 @@ class Command(BaseCommand):
         banner = "=" * 60
         self.stdout.write(
             self.style.SUCCESS(
-                f"{banner}\nDemo admin created. Log in at http://127.0.0.1:8000/admin/\n"
+                f"{banner}\nDemo admin created. Log in at http://127.0.0.1:8000/inbox/ or /admin/\n"
                 f"  username: {username}\n  password: {password}\n"
                 f"This password is shown once only.\n{banner}"
             )

@@ -1,0 +1,184 @@
+"""The agents' inbox: server-rendered pages, with htmx fragments for the live parts.
+
+Every view needs a signed-in user with the inbox permissions (the "Agents" group, or staff);
+what is sent goes through `sending.send_reply` / `send_message`, as from the API.
+"""
+
+from django.contrib import messages as flash
+from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods
+
+from ..models import Direction, DltTemplate, MessageSource
+from ..phone import normalise_phone
+from ..services import consent, exports, flows, inbox, sending, triage
+from .forms import NewMessageForm, ReplyForm
+
+PAGE_SIZE = 25
+VIEW = "conversations.view_conversation"
+SEND = "conversations.add_message"
+ASSIGN = "conversations.change_conversation"
+
+
+def inbox_view(permission, methods=("GET",)):
+    """Signed in (else the login page), with `permission` (else 403), for these methods."""
+
+    def decorate(view):
+        view = require_http_methods(list(methods))(view)
+        view = permission_required(permission, raise_exception=True)(view)
+        return login_required(view)
+
+    return decorate
+
+
+def _list_params(request):
+    query = request.GET.get("q", "")
+    filter_name = request.GET.get("filter", "")
+    return query, filter_name if filter_name in inbox.FILTERS else ""
+
+
+def _list_context(request):
+    query, filter_name = _list_params(request)
+    conversations = inbox.search_conversations(request.user, query=query, filter_name=filter_name)
+    page = Paginator(conversations, PAGE_SIZE).get_page(request.GET.get("page"))
+    return {
+        "page": page,
+        "rows": inbox.inbox_rows(page.object_list),
+        "query": query,
+        "filter": filter_name,
+        "filters": [
+            ("", "All"),
+            ("unread", "Unread"),
+            ("mine", "Mine"),
+            ("opted_out", "Opted out"),
+        ],
+        "querystring": request.GET.urlencode(),
+    }
+
+
+@inbox_view(VIEW)
+def conversation_list(request):
+    return render(request, "inbox/list.html", _list_context(request))
+
+
+@inbox_view(VIEW)
+def conversation_rows(request):
+    """The list alone, for htmx polling."""
+    return render(request, "inbox/_rows.html", _list_context(request))
+
+
+def _conversation(request, phone):
+    try:
+        number = normalise_phone(phone)
+    except ValidationError as exc:
+        raise Http404("No such conversation.") from exc
+    conversations = inbox.with_opt_out(inbox.visible_conversations(request.user))
+    return get_object_or_404(conversations.select_related("assignee"), phone_number=number)
+
+
+def _messages_context(conversation):
+    triage.mark_conversation_read(conversation)
+    return {
+        "conversation": conversation,
+        "thread": conversation.messages.select_related("created_by").order_by("created_at", "id"),
+        "Direction": Direction,
+    }
+
+
+@inbox_view(VIEW, methods=("GET", "POST"))
+def thread(request, phone):
+    conversation = _conversation(request, phone)
+    form = ReplyForm(request.POST or None, variables=request.POST.getlist("variables"))
+    if request.method == "POST":
+        if not request.user.has_perm(SEND):
+            raise PermissionDenied("Replying needs the permission to send messages.")
+        if form.is_valid() and _send(request, form, conversation.phone_number, conversation):
+            flash.success(request, "Reply queued.")
+            return redirect("inbox:thread", phone=conversation.phone_number)
+    context = {
+        **_messages_context(conversation),
+        "form": form,
+        "templates": DltTemplate.objects.filter(active=True).order_by("name"),
+        "consent_history": consent.consent_history(conversation.phone_number)[:20],
+        "active_flow": flows.active_session(conversation),
+        "agents": _agents() if request.user.has_perm(ASSIGN) else [],
+        "can_send": request.user.has_perm(SEND),
+    }
+    return render(request, "inbox/thread.html", context, status=400 if form.errors else 200)
+
+
+@inbox_view(VIEW)
+def thread_messages(request, phone):
+    """The thread's messages alone, for htmx polling (new replies, status changes)."""
+    conversation = _conversation(request, phone)
+    return render(request, "inbox/_messages.html", _messages_context(conversation))
+
+
+def _send(request, form, to, conversation=None):
+    send = sending.send_reply if conversation is not None else sending.send_message
+    try:
+        send(
+            to,
+            user=request.user,
+            source=MessageSource.INBOX,
+            conversation=conversation,
+            **form.send_options(),
+        )
+    except sending.SendRefused as refusal:
+        form.add_refusal(refusal)
+        return False
+    return True
+
+
+@inbox_view(SEND, methods=("GET", "POST"))
+def new_message(request):
+    initial = {"to": request.GET.get("to", "")}
+    form = NewMessageForm(
+        request.POST or None, initial=initial, variables=request.POST.getlist("variables")
+    )
+    if request.method == "POST" and form.is_valid():
+        to = form.cleaned_data["to"]
+        if _send(request, form, to):
+            flash.success(request, "Message queued.")
+            return redirect("inbox:thread", phone=normalise_phone(to))
+    context = {"form": form, "templates": DltTemplate.objects.filter(active=True).order_by("name")}
+    return render(request, "inbox/new.html", context, status=400 if form.errors else 200)
+
+
+@inbox_view(ASSIGN, methods=("POST",))
+def assign(request, phone):
+    conversation = _conversation(request, phone)
+    value = request.POST.get("assignee", "")
+    if value == "me":
+        assignee = request.user
+    elif request.user.is_staff:
+        try:
+            assignee = triage.find_assignee(value)
+        except ValidationError:
+            flash.error(request, "No such agent.")
+            return redirect("inbox:thread", phone=conversation.phone_number)
+    else:
+        # An agent takes a conversation or lets it go; handing it to others is for staff.
+        assignee = None if value == "" else request.user
+    triage.assign_conversation(
+        conversation, assignee, user=request.user, remote_addr=request.META.get("REMOTE_ADDR")
+    )
+    return redirect("inbox:thread", phone=conversation.phone_number)
+
+
+@inbox_view(VIEW)
+def export_conversations(request):
+    query, filter_name = _list_params(request)
+    conversations = inbox.search_conversations(request.user, query=query, filter_name=filter_name)
+    return exports.stream_csv(
+        "conversations.csv", inbox.EXPORT_HEADER, inbox.export_rows(conversations)
+    )
+
+
+def _agents():
+    group = Group.objects.filter(name=inbox.AGENTS_GROUP).first()
+    return list(group.user_set.filter(is_active=True).order_by("username")) if group else []

@@ -1,0 +1,136 @@
+"""Reads and small helpers for the agents' inbox: which conversations a person sees, how a
+row summarises its conversation, and the rows of the CSV export."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from ..models import Conversation, Direction, Message, MessageStatus, OptOut
+
+AGENTS_GROUP = "Agents"
+FILTERS = ("unread", "mine", "opted_out")
+MAX_SEARCH = 100
+
+# What the list shows when the last message is ours: its delivery, not our own words.
+OUTBOUND_SUMMARY = {
+    MessageStatus.DELIVERED: "Delivered (no reply)",
+    MessageStatus.SENT: "Sent (no reply)",
+    MessageStatus.FAILED: "Failed",
+    MessageStatus.FAILED_DND: "Failed (DND)",
+    MessageStatus.SCHEDULED: "Scheduled",
+}
+
+
+def visible_conversations(user):
+    """The conversations this person may open: all, unless agents are limited to their own."""
+    conversations = Conversation.objects.all()
+    if settings.INBOX_ASSIGNED_ONLY and not user.is_staff:
+        conversations = conversations.filter(assignee=user)
+    return conversations
+
+
+def with_opt_out(conversations):
+    open_opt_outs = OptOut.objects.filter(
+        phone_number=OuterRef("phone_number"), revoked_at__isnull=True
+    )
+    return conversations.annotate(opted_out=Exists(open_opt_outs))
+
+
+def search_conversations(user, *, query="", filter_name=""):
+    """The inbox list: newest first, searched by phone, name or message text, and filtered."""
+    conversations = with_opt_out(visible_conversations(user)).select_related("assignee")
+    query = " ".join((query or "").split())[:MAX_SEARCH]
+    if query:
+        digits = "".join(ch for ch in query if ch.isdigit())
+        matches = Q(contact_name__icontains=query) | Q(
+            Exists(Message.objects.filter(conversation=OuterRef("pk"), body__icontains=query))
+        )
+        if len(digits) >= 3:
+            matches |= Q(phone_number__contains=digits[-10:])
+        conversations = conversations.filter(matches)
+    if filter_name == "unread":
+        conversations = conversations.filter(unread_count__gt=0)
+    elif filter_name == "mine":
+        conversations = conversations.filter(assignee=user)
+    elif filter_name == "opted_out":
+        conversations = conversations.filter(opted_out=True)
+    return conversations.order_by("-last_activity_at", "-id")
+
+
+def last_message_summary(conversation) -> str:
+    if not conversation.message_count:
+        return "No messages yet"
+    if conversation.last_message_direction == Direction.OUTBOUND:
+        status = conversation.last_message_status
+        return OUTBOUND_SUMMARY.get(status, f"{MessageStatus(status).label} (no reply)")
+    return conversation.last_message_body
+
+
+def relative_time(moment: datetime, now: datetime | None = None) -> str:
+    """`just now`, `2m ago`, `1h ago`, `3d ago`, then the date."""
+    seconds = int(((now or timezone.now()) - moment).total_seconds())
+    if seconds < 60:
+        return "just now"
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "m")):
+        if seconds >= size and (unit != "d" or seconds < 30 * 86400):
+            return f"{seconds // size}{unit} ago"
+    return timezone.localtime(moment).strftime("%d %b %Y")
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    conversation: Conversation
+    summary: str
+    summary_is_ours: bool
+    ago: str
+
+
+def inbox_rows(conversations) -> list[InboxRow]:
+    now = timezone.now()
+    return [
+        InboxRow(
+            conversation=conversation,
+            summary=last_message_summary(conversation),
+            summary_is_ours=conversation.last_message_direction == Direction.OUTBOUND,
+            ago=relative_time(conversation.last_activity_at, now),
+        )
+        for conversation in conversations
+    ]
+
+
+EXPORT_HEADER = [
+    "phone_number",
+    "name",
+    "assignee",
+    "message_id",
+    "direction",
+    "status",
+    "detailed_status",
+    "body",
+    "created_at_ist",
+]
+
+
+def export_rows(conversations, chunk_size=2000):
+    """One row per message of these conversations, read in chunks (never all in memory)."""
+    messages = (
+        Message.objects.filter(conversation__in=conversations.values("pk"))
+        .select_related("conversation", "conversation__assignee")
+        .order_by("conversation__last_activity_at", "conversation_id", "created_at", "id")
+    )
+    for message in messages.iterator(chunk_size=chunk_size):
+        conversation = message.conversation
+        yield [
+            conversation.phone_number,
+            conversation.contact_name,
+            conversation.assignee.get_username() if conversation.assignee else "",
+            message.pk,
+            message.direction,
+            message.status,
+            message.detailed_status,
+            message.body,
+            timezone.localtime(message.created_at).strftime("%Y-%m-%d %H:%M:%S"),
+        ]
