@@ -15,7 +15,8 @@
 
 Zero setup by default (SQLite under var/ and the filesystem broker); set DATABASE_URL and
 CELERY_BROKER_URL to bench PostgreSQL and Redis. `--tls` serves the sandbox over HTTPS with a
-throwaway certificate, as Exotel is HTTPS-only.
+throwaway certificate, as Exotel is HTTPS-only. `--latency 30` makes the sandbox hold every
+API request 30 ms, as the round trip to Exotel would (both sides pay it).
 """
 
 import argparse
@@ -50,8 +51,14 @@ def main() -> int:
     parser.add_argument("--recipients", type=int, default=100_000)
     parser.add_argument("--seed-count", type=int, default=1_000)
     parser.add_argument("--concurrency", type=int, default=2, help="dispatchers in the worker")
-    parser.add_argument("--pool", default="prefork", choices=("prefork", "threads", "solo"))
+    parser.add_argument("--pool", default="threads", choices=("prefork", "threads", "solo"))
     parser.add_argument("--tls", action="store_true", help="sandbox over HTTPS")
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        help="ms the sandbox holds every API request, standing for the round trip to Exotel",
+    )
     args = parser.parse_args()
     print(f"{os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}")
     with _certificate(args.tls) as tls:
@@ -60,8 +67,10 @@ def main() -> int:
         sandbox = _start_sandbox(port, tls)
         try:
             _wait_ready(base_url, sandbox)
+            _add_latency(base_url, args.latency)
             seed_rate = _seed_loop(base_url, args.seed_count)
             _reset(base_url)
+            _add_latency(base_url, args.latency)
             env = _environment(base_url, args.concurrency)
             import_seconds, campaign_id = _import(env, args.recipients)
             rate, rss_mb = _campaign(env, campaign_id, args.recipients, args.pool, args.concurrency)
@@ -292,6 +301,14 @@ def _wait_ready(base_url, process) -> None:
         except requests.RequestException:
             time.sleep(0.05)
     raise SystemExit(f"sandbox not ready after {READY_TIMEOUT:g} s")
+
+
+def _add_latency(base_url, milliseconds) -> None:
+    """Every API request waits this long in the sandbox (its fault injection), as each would
+    wait for the network and Exotel: the seed pays it per message, a bulk request per 100."""
+    if milliseconds:
+        fault = {"delay": milliseconds / 1000, "count": 10_000_000}
+        requests.post(f"{base_url}/sandbox/faults", json=fault, timeout=10).raise_for_status()
 
 
 def _reset(base_url) -> None:

@@ -648,3 +648,19 @@ def test_the_fast_segment_count_agrees_with_the_full_analysis(body):
 
     campaign_audience.segments_of.cache_clear()
     assert campaign_audience.segments_of(body) == analyse_body(body).segments
+
+
+def test_the_inbound_pipeline_links_a_reply_to_its_campaign(sandbox, enqueued):
+    from conversations.models import ReplyChannel
+    from conversations.services.inbound import answer_inbound_message
+
+    campaign = notice(1)
+    campaigns.start_campaign(campaign)
+    send_all(campaign)
+    conversation = get_or_create_conversation(numbers(1)[0])
+    reply = InboundMessageFactory(conversation=conversation, body="YES")
+
+    answer_inbound_message(reply, channel=ReplyChannel.API)
+
+    reply.refresh_from_db()
+    assert reply.campaign == campaign

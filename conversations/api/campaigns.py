@@ -4,7 +4,8 @@
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
@@ -18,6 +19,22 @@ from ..services.sending import SendRefused
 from .errors import error_body
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "example": "+919876543210"},
+            {
+                "type": "object",
+                "required": ["to"],
+                "properties": {
+                    "to": {"type": "string"},
+                    "name": {"type": "string"},
+                    "variables": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        ]
+    }
+)
 class RecipientField(serializers.Field):
     """A number ("9876543210") or {"to": ..., "name": ..., "variables": [...]}."""
 
@@ -268,7 +285,7 @@ class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def cancel(self, request, pk=None):
         return self._act(request, campaigns.cancel_campaign)
 
-    @extend_schema(responses={200: serializers.DictField()})
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     @action(detail=True, methods=["get"])
     def preflight(self, request, pk=None):
         report = campaign_reports.preflight(self.get_object())

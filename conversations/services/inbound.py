@@ -40,7 +40,7 @@ from ..models import (
     OptOutSource,
     ReplyChannel,
 )
-from . import consent, flows, keywords, replies
+from . import campaigns, consent, flows, keywords, replies
 from .triage import flag_for_agent
 
 logger = logging.getLogger(__name__)
@@ -101,6 +101,7 @@ def answer_inbound_message(message, *, channel) -> tuple[InboundOutcome, bool]:
         existing = InboundOutcome.objects.filter(message=message).first()
         if existing is not None:
             return existing, False
+        campaigns.link_inbound_reply(message)
         decision = decide(conversation, message)
         return _act(conversation, message, decision, channel), True
 
