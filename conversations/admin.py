@@ -9,6 +9,7 @@ from django.urls import path
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from .admin_mixins import AppendOnlyAdminMixin, ViewOnlyAdminMixin
 from .models import (
     AuditLog,
     ConsentEvent,
@@ -419,7 +420,7 @@ class OptOutAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(admin.ModelAdmin):
+class WebhookEventAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     """Raw webhooks as they arrived; replay one after a fix (handlers are idempotent)."""
 
     list_display = ("received_at", "kind", "sid", "processed_at", "attempts", "outcome")
@@ -438,12 +439,6 @@ class WebhookEventAdmin(admin.ModelAdmin):
     )
     actions = ("replay",)
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
     @admin.action(description="Replay the selected events", permissions=["view"])
     def replay(self, request, queryset):
         outcomes = [replay_webhook_event(event) for event in queryset]
@@ -457,7 +452,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
+class AuditLogAdmin(AppendOnlyAdminMixin, admin.ModelAdmin):
     """Append-only: nobody adds, changes or deletes entries here."""
 
     list_display = ("created_at", "actor", "action", "target", "remote_addr")
@@ -465,15 +460,6 @@ class AuditLogAdmin(admin.ModelAdmin):
     search_fields = ("target", "action", "actor__username")
     date_hierarchy = "created_at"
     readonly_fields = ("created_at", "actor", "action", "target", "detail", "remote_addr")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # Inbound: keywords, flows, consent ------------------------------------------------------------
@@ -660,7 +646,7 @@ class FlowSessionAdmin(admin.ModelAdmin):
 
 
 @admin.register(ConsentEvent)
-class ConsentEventAdmin(admin.ModelAdmin):
+class ConsentEventAdmin(AppendOnlyAdminMixin, admin.ModelAdmin):
     """The consent ledger: read-only, append-only."""
 
     list_display = (
@@ -678,15 +664,6 @@ class ConsentEventAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     actions = ("export_csv",)
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     @admin.action(description="Export selected as CSV")
     def export_csv(self, request, queryset):
         header = ["created_at", "phone_number", "kind", "source", "changed", "keyword", "note"]
@@ -697,7 +674,7 @@ class ConsentEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(InboundOutcome)
-class InboundOutcomeAdmin(admin.ModelAdmin):
+class InboundOutcomeAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     """What was done with each inbound message: which rule or flow, what was said, or why not."""
 
     list_display = ("created_at", "message", "action", "rule", "reply_channel", "reply_error")
@@ -705,12 +682,6 @@ class InboundOutcomeAdmin(admin.ModelAdmin):
     list_select_related = ("message__conversation", "rule")
     search_fields = ("message__sid", "message__conversation__phone_number", "reply_body")
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 # Campaigns (issue 7): the admin classes live in campaign_admin.py; importing registers them.

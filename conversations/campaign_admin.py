@@ -13,6 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from .admin_mixins import ViewOnlyAdminMixin
 from .models import (
     Campaign,
     CampaignRecipient,
@@ -366,7 +367,7 @@ class CampaignAdmin(admin.ModelAdmin):
 
 
 @admin.register(CampaignRecipient)
-class CampaignRecipientAdmin(admin.ModelAdmin):
+class CampaignRecipientAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "phone_number",
         "name",
@@ -403,9 +404,3 @@ class CampaignRecipientAdmin(admin.ModelAdmin):
     @admin.display(description="message status")
     def message_status(self, obj):
         return obj.message.get_status_display() if obj.message_id else "—"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

@@ -153,3 +153,17 @@ def test_adding_an_opt_out_with_a_junk_number_shows_the_error(client, staff_user
     assert response.status_code == 200
     assert not OptOut.objects.exists()
     assert b"errorlist" in response.content
+
+
+def test_audit_entries_cannot_be_added_changed_or_deleted_in_admin(client, staff_user):
+    from conversations.models import AuditLog
+
+    entry = AuditLog.objects.create(actor=staff_user, action="send", target="+919876543210")
+    client.force_login(staff_user)
+    change_url = reverse("admin:conversations_auditlog_change", args=[entry.pk])
+    assert client.get(reverse("admin:conversations_auditlog_add")).status_code == 403
+    assert client.post(change_url, {"action": "forged"}).status_code == 403
+    delete_url = reverse("admin:conversations_auditlog_delete", args=[entry.pk])
+    assert client.post(delete_url, {"post": "yes"}).status_code == 403
+    entry.refresh_from_db()
+    assert entry.action == "send"
