@@ -25,10 +25,8 @@ import csv
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -37,13 +35,15 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import sandbox_process  # noqa: E402
 
 SANDBOX_KEY, SANDBOX_TOKEN, SANDBOX_SID = "sandbox-key", "sandbox-token", "sandbox"
 TEMPLATE_BODY = "Hi {#var#}, your appointment is on {#var#}. Reply YES to confirm or NO to cancel."
 TEMPLATE_ID = "1107000000000000777"
 ENTITY_ID = "1101234567890123456"
 SENDER = "EXOTEL"
-READY_TIMEOUT = 20.0
 
 
 def main() -> int:
@@ -62,14 +62,14 @@ def main() -> int:
     args = parser.parse_args()
     print(f"{os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}")
     with _certificate(args.tls) as tls:
-        port = _free_port()
+        port = sandbox_process.free_port()
         base_url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
-        sandbox = _start_sandbox(port, tls)
+        sandbox = sandbox_process.start_sandbox(port, tls)
         try:
-            _wait_ready(base_url, sandbox)
+            sandbox_process.wait_ready(base_url, sandbox)
             _add_latency(base_url, args.latency)
             seed_rate = _seed_loop(base_url, args.seed_count)
-            _reset(base_url)
+            sandbox_process.reset(base_url)
             _add_latency(base_url, args.latency)
             env = _environment(base_url, args.concurrency)
             import_seconds, campaign_id = _import(env, args.recipients)
@@ -256,21 +256,6 @@ def _status_field(pid, name) -> float:
 # --- The sandbox -------------------------------------------------------------------------
 
 
-def _start_sandbox(port, tls) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "EXOTEL_API_KEY": SANDBOX_KEY,
-        "EXOTEL_API_TOKEN": SANDBOX_TOKEN,
-        "EXOTEL_ACCOUNT_SID": SANDBOX_SID,
-    }
-    command = [sys.executable, "-m", "exotel_client.sandbox", "--port", str(port)]
-    command += ["--callback-delay", "3600"]
-    if tls:
-        command += ["--tls-cert", tls[0], "--tls-key", tls[1]]
-    return subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
-
-
 @contextlib.contextmanager
 def _certificate(enabled):
     """A throwaway certificate for 127.0.0.1, trusted through REQUESTS_CA_BUNDLE (so the
@@ -278,29 +263,8 @@ def _certificate(enabled):
     if not enabled:
         yield None
         return
-    if shutil.which("openssl") is None:
-        raise SystemExit("--tls needs openssl")
-    with tempfile.TemporaryDirectory() as folder:
-        cert, key = f"{folder}/cert.pem", f"{folder}/key.pem"
-        command = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
-        command += ["-keyout", key, "-out", cert, "-subj", "/CN=127.0.0.1"]
-        command += ["-addext", "subjectAltName=IP:127.0.0.1"]
-        subprocess.run(command, check=True, capture_output=True)
-        os.environ["REQUESTS_CA_BUNDLE"] = cert
-        yield cert, key
-
-
-def _wait_ready(base_url, process) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"sandbox exited with {process.returncode}")
-        try:
-            requests.get(f"{base_url}/sandbox/health", timeout=1).raise_for_status()
-            return
-        except requests.RequestException:
-            time.sleep(0.05)
-    raise SystemExit(f"sandbox not ready after {READY_TIMEOUT:g} s")
+    with sandbox_process.self_signed_certificate() as tls:
+        yield tls
 
 
 def _add_latency(base_url, milliseconds) -> None:
@@ -309,16 +273,6 @@ def _add_latency(base_url, milliseconds) -> None:
     if milliseconds:
         fault = {"delay": milliseconds / 1000, "count": 10_000_000}
         requests.post(f"{base_url}/sandbox/faults", json=fault, timeout=10).raise_for_status()
-
-
-def _reset(base_url) -> None:
-    requests.post(f"{base_url}/sandbox/reset", timeout=10).raise_for_status()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 if __name__ == "__main__":

@@ -10,16 +10,12 @@ HTTPS-only and a TLS handshake per message is what the seed's style really costs
 """
 
 import argparse
-import contextlib
 import os
 import platform
 import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import requests
@@ -28,6 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from exotel_client import ExotelClient  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import sandbox_process  # noqa: E402
+
 from exotel_client.sandbox import (  # noqa: E402
     SANDBOX_ACCOUNT_SID,
     SANDBOX_API_KEY,
@@ -37,7 +37,6 @@ from exotel_client.sandbox import (  # noqa: E402
 BODY = "Your order 12345 has shipped and will reach you in 2-3 days."
 SENDER = "SNDBOX"
 WARM_UP = 200
-READY_TIMEOUT = 15.0
 
 
 def main() -> int:
@@ -52,20 +51,20 @@ def main() -> int:
     if shutil.which("openssl") is None:
         print("https: skipped (no openssl to make a certificate)")
         return 0
-    with _self_signed_certificate() as tls:
+    with sandbox_process.self_signed_certificate() as tls:
         _compare("https", args.count, tls=tls)
     return 0
 
 
 def _compare(label: str, count: int, tls: tuple[str, str] | None) -> None:
     """Seed style then pooled client against one fresh sandbox; prints both and the ratio."""
-    port = _free_port()
+    port = sandbox_process.free_port()
     base_url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
-    sandbox = _start_sandbox(port, tls)
+    sandbox = sandbox_process.start_sandbox(port, tls)
     try:
-        _wait_ready(base_url, sandbox)
+        sandbox_process.wait_ready(base_url, sandbox)
         seed = _measure(f"{label}: seed requests.post", _seed_sender(base_url), count)
-        _reset(base_url)
+        sandbox_process.reset(base_url)
         with _client(base_url) as client:
             pooled = _measure(f"{label}: pooled ExotelClient", _pooled_sender(client), count)
     finally:
@@ -113,66 +112,6 @@ def _measure(label: str, send: Callable[[str], None], count: int) -> float:
 
 def _number(i: int) -> str:
     return f"+9198{i % 100_000_000:08d}"
-
-
-def _start_sandbox(port: int, tls: tuple[str, str] | None) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "EXOTEL_API_KEY": SANDBOX_API_KEY,
-        "EXOTEL_API_TOKEN": SANDBOX_API_TOKEN,
-        "EXOTEL_ACCOUNT_SID": SANDBOX_ACCOUNT_SID,
-    }
-    command = [sys.executable, "-m", "exotel_client.sandbox", "--port", str(port)]
-    command += ["--callback-delay", "3600"]
-    if tls:
-        command += ["--tls-cert", tls[0], "--tls-key", tls[1]]
-    return subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
-
-
-@contextlib.contextmanager
-def _self_signed_certificate() -> Iterator[tuple[str, str]]:
-    """A certificate for 127.0.0.1, trusted by both styles through REQUESTS_CA_BUNDLE.
-
-    The environment variable (rather than ``verify=``) keeps the seed's call unchanged.
-    """
-    with tempfile.TemporaryDirectory() as folder:
-        cert, key = f"{folder}/cert.pem", f"{folder}/key.pem"
-        command = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
-        command += ["-keyout", key, "-out", cert, "-subj", "/CN=127.0.0.1"]
-        command += ["-addext", "subjectAltName=IP:127.0.0.1"]
-        subprocess.run(command, check=True, capture_output=True)
-        saved = os.environ.get("REQUESTS_CA_BUNDLE")
-        os.environ["REQUESTS_CA_BUNDLE"] = cert
-        try:
-            yield cert, key
-        finally:
-            os.environ.pop("REQUESTS_CA_BUNDLE")
-            if saved is not None:
-                os.environ["REQUESTS_CA_BUNDLE"] = saved
-
-
-def _wait_ready(base_url: str, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"sandbox exited with {process.returncode}")
-        try:
-            requests.get(f"{base_url}/sandbox/health", timeout=1).raise_for_status()
-            return
-        except requests.RequestException:
-            time.sleep(0.05)
-    raise SystemExit(f"sandbox not ready after {READY_TIMEOUT:g} s")
-
-
-def _reset(base_url: str) -> None:
-    requests.post(f"{base_url}/sandbox/reset", timeout=10).raise_for_status()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 if __name__ == "__main__":
