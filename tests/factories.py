@@ -136,3 +136,27 @@ class ConsentEventFactory(factory.django.DjangoModelFactory):
     source = OptOutSource.KEYWORD
     changed = True
     keyword = "STOP"
+
+
+def conversation_with_messages(phone, name, *messages, minutes_ago=0):
+    """A conversation and its (direction, body, status) messages, with its summary as the
+    services keep it and its last activity `minutes_ago`."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    conversation = ConversationFactory(phone_number=phone, contact_name=name)
+    for direction, body, status in messages:
+        factory = InboundMessageFactory if direction == "inbound" else MessageFactory
+        factory(conversation=conversation, body=body, status=status)
+    last = messages[-1] if messages else ("", "", "")
+    Conversation.objects.filter(pk=conversation.pk).update(
+        message_count=len(messages),
+        unread_count=sum(1 for m in messages if m[0] == "inbound"),
+        last_message_direction=last[0],
+        last_message_body=last[1],
+        last_message_status=last[2],
+        last_activity_at=timezone.now() - timedelta(minutes=minutes_ago),
+    )
+    conversation.refresh_from_db()
+    return conversation

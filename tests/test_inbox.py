@@ -13,13 +13,13 @@ from conversations.models import AuditLog, Conversation, Message, MessageSource,
 from conversations.services import inbox, sending
 
 from .factories import (
-    ConversationFactory,
     DltTemplateFactory,
     InboundMessageFactory,
     MessageFactory,
     OptOutFactory,
     StaffFactory,
     UserFactory,
+    conversation_with_messages,
 )
 
 pytestmark = pytest.mark.django_db
@@ -63,37 +63,18 @@ def template(db):
     return DltTemplateFactory(template_id="1107160000000000001", name="Appointment")
 
 
-def conversation_with(phone, name, *messages, minutes_ago=0):
-    """A conversation and its messages, its summary as the services keep it."""
-    conversation = ConversationFactory(phone_number=phone, contact_name=name)
-    for direction, body, status in messages:
-        factory = InboundMessageFactory if direction == "inbound" else MessageFactory
-        factory(conversation=conversation, body=body, status=status)
-    last = messages[-1] if messages else ("", "", "")
-    Conversation.objects.filter(pk=conversation.pk).update(
-        message_count=len(messages),
-        unread_count=sum(1 for m in messages if m[0] == "inbound"),
-        last_message_direction=last[0],
-        last_message_body=last[1],
-        last_message_status=last[2],
-        last_activity_at=timezone.now() - timedelta(minutes=minutes_ago),
-    )
-    conversation.refresh_from_db()
-    return conversation
-
-
 @pytest.fixture
 def seed_inbox(db):
     """The seed's mock-up: Ravi, Priya and Amit."""
     return [
-        conversation_with(
+        conversation_with_messages(
             RAVI,
             "Ravi Kumar",
             ("outbound", BODY, "delivered"),
             ("inbound", "Yes, I confirm my appointment", "received"),
             minutes_ago=2,
         ),
-        conversation_with(
+        conversation_with_messages(
             "+919876543211",
             "Priya Sharma",
             ("outbound", BODY, "delivered"),
@@ -101,7 +82,7 @@ def seed_inbox(db):
             ("inbound", "Can you reschedule to 4 PM?", "received"),
             minutes_ago=15,
         ),
-        conversation_with(
+        conversation_with_messages(
             "+919876543212", "Amit Patel", ("outbound", BODY, "delivered"), minutes_ago=60
         ),
     ]
@@ -232,7 +213,9 @@ def test_the_opted_out_filter(agent, seed_inbox):
 
 def test_the_list_is_paginated(agent):
     for n in range(30):
-        conversation_with(f"+91981{n:07d}", f"C{n}", ("inbound", "hi", "received"), minutes_ago=n)
+        conversation_with_messages(
+            f"+91981{n:07d}", f"C{n}", ("inbound", "hi", "received"), minutes_ago=n
+        )
     first = agent.get("/inbox/")
     assert len(first.context["rows"]) == 25
     assert "Page 1 of 2" in first.content.decode()
@@ -241,7 +224,7 @@ def test_the_list_is_paginated(agent):
 
 def test_the_list_runs_a_fixed_number_of_queries(agent, asha, django_assert_max_num_queries):
     for n in range(40):
-        conversation = conversation_with(
+        conversation = conversation_with_messages(
             f"+91982{n:07d}", f"C{n}", ("inbound", "hi", "received"), minutes_ago=n
         )
         Conversation.objects.filter(pk=conversation.pk).update(assignee=asha)
@@ -259,7 +242,9 @@ def test_the_rows_fragment_is_the_list_alone(agent, seed_inbox):
 
 
 def test_a_script_in_a_message_is_shown_as_text(agent):
-    conversation_with(RAVI, "<b>Ravi</b>", ("inbound", "<script>alert(1)</script>", "received"))
+    conversation_with_messages(
+        RAVI, "<b>Ravi</b>", ("inbound", "<script>alert(1)</script>", "received")
+    )
     html = agent.get("/inbox/").content.decode()
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
@@ -280,7 +265,7 @@ def test_relative_times():
 
 
 def test_the_thread_shows_both_directions_with_status_and_reason(agent):
-    conversation = conversation_with(RAVI, "Ravi Kumar", ("inbound", "Hello", "received"))
+    conversation = conversation_with_messages(RAVI, "Ravi Kumar", ("inbound", "Hello", "received"))
     MessageFactory(
         conversation=conversation,
         body="We could not reach you",
@@ -296,7 +281,7 @@ def test_the_thread_shows_both_directions_with_status_and_reason(agent):
 
 
 def test_opening_a_thread_marks_it_read(agent):
-    conversation = conversation_with(RAVI, "Ravi", ("inbound", "Hello", "received"))
+    conversation = conversation_with_messages(RAVI, "Ravi", ("inbound", "Hello", "received"))
     agent.get(f"/inbox/c/{RAVI}/")
     conversation.refresh_from_db()
     assert conversation.unread_count == 0
@@ -305,7 +290,7 @@ def test_opening_a_thread_marks_it_read(agent):
 
 @pytest.mark.parametrize("phone", ["9876543210", "919876543210", "%2B919876543210"])
 def test_the_thread_accepts_any_number_format(agent, phone):
-    conversation_with(RAVI, "Ravi", ("inbound", "Hello", "received"))
+    conversation_with_messages(RAVI, "Ravi", ("inbound", "Hello", "received"))
     assert agent.get(f"/inbox/c/{phone}/").status_code == 200
 
 
@@ -315,7 +300,7 @@ def test_an_unknown_thread_is_a_404(agent):
 
 
 def test_a_reply_goes_through_the_pipeline_from_the_inbox(agent, asha, template):
-    conversation_with(RAVI, "Ravi", ("inbound", "Hello", "received"))
+    conversation_with_messages(RAVI, "Ravi", ("inbound", "Hello", "received"))
     response = agent.post(
         f"/inbox/c/{RAVI}/", {"template": template.template_id, "variables": ["20 Jan", "3 PM"]}
     )
@@ -330,7 +315,7 @@ def test_a_reply_goes_through_the_pipeline_from_the_inbox(agent, asha, template)
 
 
 def test_a_free_text_reply_must_match_a_template(agent, template):
-    conversation_with(RAVI, "Ravi", ("inbound", "Hello", "received"))
+    conversation_with_messages(RAVI, "Ravi", ("inbound", "Hello", "received"))
     response = agent.post(f"/inbox/c/{RAVI}/", {"body": "Hello there"})
     assert response.status_code == 400
     assert "matches no active DLT template" in response.content.decode()
@@ -338,7 +323,7 @@ def test_a_free_text_reply_must_match_a_template(agent, template):
 
 
 def test_missing_variables_are_shown_next_to_the_variables(agent, template):
-    conversation_with(RAVI, "Ravi", ("inbound", "Hello", "received"))
+    conversation_with_messages(RAVI, "Ravi", ("inbound", "Hello", "received"))
     response = agent.post(f"/inbox/c/{RAVI}/", {"template": template.template_id})
     assert response.status_code == 400
     assert response.context["form"].errors["variables"] == [
@@ -347,7 +332,7 @@ def test_missing_variables_are_shown_next_to_the_variables(agent, template):
 
 
 def test_an_opted_out_number_has_a_banner_and_cannot_be_sent_to(agent, template):
-    conversation_with(RAVI, "Ravi", ("inbound", "STOP", "received"))
+    conversation_with_messages(RAVI, "Ravi", ("inbound", "STOP", "received"))
     OptOutFactory(phone_number=RAVI)
     page = agent.get(f"/inbox/c/{RAVI}/").content.decode()
     assert "This number has opted out" in page
@@ -361,7 +346,7 @@ def test_an_opted_out_number_has_a_banner_and_cannot_be_sent_to(agent, template)
 
 
 def test_an_agent_assigns_a_conversation_to_themself(agent, asha):
-    conversation = conversation_with(RAVI, "Ravi", ("inbound", "Hello", "received"))
+    conversation = conversation_with_messages(RAVI, "Ravi", ("inbound", "Hello", "received"))
     agent.post(f"/inbox/c/{RAVI}/assign/", {"assignee": "me"})
     conversation.refresh_from_db()
     assert conversation.assignee == asha
@@ -370,32 +355,32 @@ def test_an_agent_assigns_a_conversation_to_themself(agent, asha):
 
 def test_an_agent_cannot_hand_a_conversation_to_someone_else(agent, asha):
     other = UserFactory(username="ravi-agent")
-    conversation = conversation_with(RAVI, "Ravi", ("inbound", "Hello", "received"))
+    conversation = conversation_with_messages(RAVI, "Ravi", ("inbound", "Hello", "received"))
     agent.post(f"/inbox/c/{RAVI}/assign/", {"assignee": str(other.pk)})
     conversation.refresh_from_db()
     assert conversation.assignee == asha
 
 
 def test_assigning_never_changes_unread(agent):
-    conversation = conversation_with(RAVI, "Ravi", ("inbound", "Hello", "received"))
+    conversation = conversation_with_messages(RAVI, "Ravi", ("inbound", "Hello", "received"))
     agent.post(f"/inbox/c/{RAVI}/assign/", {"assignee": "me"})
     conversation.refresh_from_db()
     assert conversation.unread_count == 1
 
 
 def test_assigning_needs_a_post(agent):
-    conversation_with(RAVI, "Ravi", ("inbound", "Hello", "received"))
+    conversation_with_messages(RAVI, "Ravi", ("inbound", "Hello", "received"))
     assert agent.get(f"/inbox/c/{RAVI}/assign/").status_code == 405
 
 
 def test_the_messages_fragment_is_the_thread_alone(agent):
-    conversation_with(RAVI, "Ravi", ("inbound", "Hello", "received"))
+    conversation_with_messages(RAVI, "Ravi", ("inbound", "Hello", "received"))
     html = agent.get(f"/inbox/c/{RAVI}/messages/").content.decode()
     assert html.lstrip().startswith('<ol id="thread"') and "Hello" in html
 
 
 def test_the_side_panel_shows_flow_answers_and_consent(agent):
-    conversation = conversation_with(RAVI, "Ravi", ("inbound", "Hello", "received"))
+    conversation = conversation_with_messages(RAVI, "Ravi", ("inbound", "Hello", "received"))
     Conversation.objects.filter(pk=conversation.pk).update(flow_answers={"order_id": "A-17"})
     from .factories import ConsentEventFactory
 
@@ -451,6 +436,6 @@ def test_export_streams_the_filtered_rows_neutralised(agent, seed_inbox):
 @pytest.mark.parametrize("size", [3, 40])
 def test_the_thread_runs_a_fixed_number_of_queries(agent, size, django_assert_max_num_queries):
     messages = [("inbound", f"hi {n}", "received") for n in range(size)]
-    conversation_with(RAVI, "Ravi", *messages)
+    conversation_with_messages(RAVI, "Ravi", *messages)
     with django_assert_max_num_queries(14):
         assert agent.get(f"/inbox/c/{RAVI}/").status_code == 200

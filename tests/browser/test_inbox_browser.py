@@ -2,12 +2,10 @@
 
 import os
 import re
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import requests
-from django.utils import timezone
 
 try:
     from playwright.sync_api import expect
@@ -19,15 +17,14 @@ except ImportError:
         allow_module_level=True,
     )
 
-from conversations.models import Conversation, Message
+from conversations.models import Message
 from conversations.services import sending
 from conversations.services.status_callbacks import apply_status, parse_status_report
 from tests.factories import (
     DltTemplateFactory,
-    InboundMessageFactory,
-    MessageFactory,
     OptOutFactory,
     UserFactory,
+    conversation_with_messages,
 )
 from tests.sms import inbound_fields
 
@@ -64,34 +61,17 @@ def signed_in(page, agents_group):
     return page
 
 
-def conversation(phone, name, *messages, minutes_ago=0):
-    created = Conversation.objects.create(phone_number=phone, contact_name=name)
-    for direction, body, status in messages:
-        factory = InboundMessageFactory if direction == "inbound" else MessageFactory
-        factory(conversation=created, body=body, status=status)
-    last = messages[-1]
-    Conversation.objects.filter(pk=created.pk).update(
-        message_count=len(messages),
-        unread_count=sum(1 for m in messages if m[0] == "inbound"),
-        last_message_direction=last[0],
-        last_message_body=last[1],
-        last_message_status=last[2],
-        last_activity_at=timezone.now() - timedelta(minutes=minutes_ago),
-    )
-    return created
-
-
 @pytest.fixture
 def seed_inbox(transactional_db):
     sent = CONFIRMED.replace("{#var#}", "20 Jan", 1).replace("{#var#}", "3 PM")
-    conversation(
+    conversation_with_messages(
         RAVI,
         "Ravi Kumar",
         ("outbound", sent, "delivered"),
         ("inbound", "Yes, I confirm my appointment", "received"),
         minutes_ago=2,
     )
-    conversation(
+    conversation_with_messages(
         "+919876543211",
         "Priya Sharma",
         ("outbound", sent, "delivered"),
@@ -99,7 +79,9 @@ def seed_inbox(transactional_db):
         ("inbound", "Can you reschedule to 4 PM?", "received"),
         minutes_ago=15,
     )
-    conversation("+919876543212", "Amit Patel", ("outbound", sent, "delivered"), minutes_ago=60)
+    conversation_with_messages(
+        "+919876543212", "Amit Patel", ("outbound", sent, "delivered"), minutes_ago=60
+    )
 
 
 def screenshot(page, name):
@@ -176,7 +158,7 @@ def test_an_inbound_reply_appears_live(signed_in, seed_inbox, live_server):
 
 def test_an_opted_out_number_cannot_be_messaged(signed_in, template):
     page = signed_in
-    conversation(RAVI, "Ravi Kumar", ("inbound", "STOP", "received"))
+    conversation_with_messages(RAVI, "Ravi Kumar", ("inbound", "STOP", "received"))
     OptOutFactory(phone_number=RAVI)
     page.goto(f"/inbox/c/{RAVI}/")
     expect(page.get_by_role("alert")).to_contain_text("opted out")
@@ -195,7 +177,9 @@ def test_a_script_in_a_message_is_shown_as_text(signed_in):
     page = signed_in
     dialogs = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-    conversation(RAVI, "<b>Ravi</b>", ("inbound", "<script>alert(1)</script>", "received"))
+    conversation_with_messages(
+        RAVI, "<b>Ravi</b>", ("inbound", "<script>alert(1)</script>", "received")
+    )
     page.reload()
     expect(page.locator("li.conversation")).to_contain_text("<script>alert(1)</script>")
     page.goto(f"/inbox/c/{RAVI}/")
