@@ -1,0 +1,5 @@
+"""The data model of SMS Desk, one module per area; everything is importable from here."""
+
+from .campaigns import *  # noqa: F403
+from .inbound import *  # noqa: F403
+from .messaging import *  # noqa: F403
