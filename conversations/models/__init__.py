@@ -2,4 +2,5 @@
 
 from .campaigns import *  # noqa: F403
 from .inbound import *  # noqa: F403
+from .insight import *  # noqa: F403
 from .messaging import *  # noqa: F403
