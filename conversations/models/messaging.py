@@ -90,6 +90,17 @@ class Conversation(models.Model):
     # Inbound (issue 5): what the customer told our flows, and whether a person must look.
     flow_answers = models.JSONField(default=dict, blank=True)
     needs_attention = models.BooleanField(default=False)
+    # The inbox's team features (issue 6): the outcome that closed the conversation (a new
+    # inbound message reopens it), and who is writing a reply now (a lock that expires).
+    outcome = models.CharField(max_length=40, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    replying_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    replying_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
