@@ -183,7 +183,9 @@ _API_ERROR_ROWS = (
     (40001, 403, "Insufficient balance to send $n sms. Please recharge your account.", False),
     (40002, 403, "Account inactive.", False),
     (40003, 403, "Your account is not configured to send SMSes to this country.", False),
-    (35000, 500, "Internal Server Error", True),
+    # Seed 004: 35000 is a trial account's whitelisting error (incomplete KYC), so it is
+    # permanent despite its HTTP 500; 40100 is Exotel's internal processing error.
+    (35000, 500, "Internal Server Error", False),
     (40100, 500, "Error Processing Request", True),
     (40200, 400, "Message body cannot be empty.", False),
     (40201, 400, "Invalid parameters: Messages is a mandatory field", False),

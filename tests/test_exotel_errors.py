@@ -32,7 +32,7 @@ SEED_ERROR_ROWS = [
      ExotelAPIError),
     (403, 40003, "Your account is not configured to send SMSes to this country.", False,
      ExotelAPIError),
-    (500, 35000, "Internal Server Error", True, ExotelServerError),
+    (500, 35000, "Internal Server Error", False, ExotelServerError),
     (500, 40100, "Error Processing Request", True, ExotelServerError),
     (400, 40200, "Message body cannot be empty.", False, ExotelAPIError),
     (400, 40201, "Invalid parameters: Messages is a mandatory field", False, ExotelAPIError),

@@ -131,4 +131,4 @@ def test_api_error_table_covers_every_seed_code_with_its_http_status():
 
 def test_api_error_table_marks_only_throttling_and_server_errors_retryable():
     retryable = {code for code, info in API_ERROR_CODES.items() if info.retryable}
-    assert retryable == {40402, 40405, 35006, 35000, 40100}
+    assert retryable == {40402, 40405, 35006, 40100}

@@ -580,7 +580,7 @@ def test_faults_can_be_set_over_http(client, sandbox):
     assert response.status_code == 200
     with pytest.raises(ExotelServerError) as raised:
         client.send_sms(CUSTOMER, "Hello", sender="SHOPIN")
-    assert raised.value.code == 35000
+    assert (raised.value.code, raised.value.retryable) == (40100, True)
 
 
 def test_templates_can_be_set_over_http(client, sandbox, receiver):

@@ -38,7 +38,7 @@ class HttpError:
 FAULT_ERRORS = {
     429: HttpError(429, 40402, "Too many POST requests."),
     503: HttpError(503, 40405, "Service Unavailable"),
-    500: HttpError(500, 35000, "Internal Server Error"),
+    500: HttpError(500, 40100, "Error Processing Request"),
 }
 
 HTTP_ERROR_BY_SUFFIX = {
@@ -53,7 +53,8 @@ HTTP_ERROR_BY_SUFFIX = {
     ),
     "40402": FAULT_ERRORS[429],
     "40405": FAULT_ERRORS[503],
-    "35000": FAULT_ERRORS[500],
+    "35000": HttpError(500, 35000, "Internal Server Error"),
+    "40100": FAULT_ERRORS[500],
 }
 
 
