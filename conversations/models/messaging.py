@@ -101,6 +101,8 @@ class Conversation(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     replying_until = models.DateTimeField(null=True, blank=True)
+    # SMS from calls (issue 9): opened by a missed call from a number we had never heard from.
+    is_lead = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
