@@ -160,3 +160,34 @@ def conversation_with_messages(phone, name, *messages, minutes_ago=0):
     )
     conversation.refresh_from_db()
     return conversation
+
+
+# SMS from calls (issue 9) ---------------------------------------------------------------------
+
+
+class CallRuleFactory(factory.django.DjangoModelFactory):
+    """An active rule for missed calls, sending a template with no variables."""
+
+    class Meta:
+        model = "conversations.CallRule"
+
+    name = factory.Sequence(lambda n: f"Call rule {n}")
+    call_types = factory.LazyFunction(lambda: ["missed"])
+    template = factory.SubFactory(
+        DltTemplateFactory, body="We missed your call. We will call you back soon."
+    )
+    variables = factory.LazyFunction(list)
+    active = True
+
+
+class CallEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "conversations.CallEvent"
+
+    call_sid = factory.Sequence(lambda n: f"call{n:028d}")
+    call_type = "call-attempt"
+    direction = "incoming"
+    conversation = factory.SubFactory(ConversationFactory)
+    from_number = factory.SelfAttribute("conversation.phone_number")
+    to_number = "+918047112345"
+    exophone = "+918047112345"

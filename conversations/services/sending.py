@@ -73,15 +73,20 @@ def send_message(
     source=MessageSource.API,
     conversation=None,
     resent_from=None,
+    send_after=None,
 ) -> Message:
-    """Validate, store and enqueue one outbound SMS. Raises SendRefused with a clear reason."""
+    """Validate, store and enqueue one outbound SMS. Raises SendRefused with a clear reason.
+
+    `send_after` (e.g. a call rule's delay) holds the message in the database until then; the
+    beat sweep releases it, promotional hours permitting.
+    """
     phone = _normalised_destination(to)
     _refuse_if_opted_out(phone, user=user, source=source)
     prepared = prepare_body(body, template=template, variables=variables, sms_type=sms_type)
     analysis = analyse_body(prepared.body)
-    hold_until = None
+    hold_until = send_after if send_after and send_after > timezone.now() else None
     if prepared.template.sms_type == "promotional":
-        hold_until = next_promotional_window()
+        hold_until = next_promotional_window(hold_until) or hold_until
     with transaction.atomic():
         conversation = conversation or get_or_create_conversation(phone)
         message = Message.objects.create(
