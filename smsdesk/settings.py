@@ -102,6 +102,10 @@ LOGIN_REDIRECT_URL = "/inbox/"
 LOGOUT_REDIRECT_URL = "login"
 # The inbox (issue 6): when true, agents (not staff) see only the conversations assigned to them.
 INBOX_ASSIGNED_ONLY = env.bool("INBOX_ASSIGNED_ONLY", default=False)
+# One-click outcomes that close a conversation (comma-separated); the reply lock's lifetime after
+# the reply box's last heartbeat.
+INBOX_OUTCOMES = env.list("INBOX_OUTCOMES", default=["Confirmed", "Rescheduled", "Resolved"])
+INBOX_REPLY_LOCK_SECONDS = env.int("INBOX_REPLY_LOCK_SECONDS", default=30)
 
 # Times are stored in UTC and shown in India Standard Time.
 LANGUAGE_CODE = "en-in"

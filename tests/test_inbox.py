@@ -430,7 +430,8 @@ def test_export_streams_the_filtered_rows_neutralised(agent, seed_inbox):
     assert rows[0] == inbox.EXPORT_HEADER
     assert {row[0] for row in rows[1:]} == {"'+919876543210"}
     assert len(rows) == 1 + 3
-    assert '\'=HYPERLINK("http://x")' in [row[7] for row in rows]
+    body = inbox.EXPORT_HEADER.index("body")
+    assert '\'=HYPERLINK("http://x")' in [row[body] for row in rows]
 
 
 @pytest.mark.parametrize("size", [3, 40])
@@ -438,4 +439,322 @@ def test_the_thread_runs_a_fixed_number_of_queries(agent, size, django_assert_ma
     messages = [("inbound", f"hi {n}", "received") for n in range(size)]
     conversation_with_messages(RAVI, "Ravi", *messages)
     with django_assert_max_num_queries(14):
+        assert agent.get(f"/inbox/c/{RAVI}/").status_code == 200
+
+
+# --- Made for a team: the reply lock ("Asha is replying") -------------------------------------
+
+
+@pytest.fixture
+def ravi_agent(agents_group):
+    user = UserFactory(username="ravi-agent")
+    user.groups.add(agents_group)
+    return user
+
+
+@pytest.fixture
+def other(ravi_agent):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(ravi_agent)
+    return client
+
+
+def test_the_reply_box_heartbeat_takes_the_lock(agent, asha):
+    conversation = conversation_with_messages(RAVI, "Ravi", ("inbound", "Hello", "received"))
+    answer = agent.post(f"/inbox/c/{RAVI}/replying/").json()
+    assert answer["mine"] is True and answer["holder"] is None
+    conversation.refresh_from_db()
+    assert conversation.replying_user == asha
+    assert conversation.replying_until > timezone.now()
+
+
+def test_others_see_who_is_replying_and_their_send_button_waits(agent, other):
+    conversation_with_messages(RAVI, "Ravi", ("inbound", "Hello", "received"))
+    agent.post(f"/inbox/c/{RAVI}/replying/")
+    assert other.post(f"/inbox/c/{RAVI}/replying/").json() == {
+        "mine": False,
+        "holder": "asha",
+        "seconds": 30,
+    }
+    html = other.get(f"/inbox/c/{RAVI}/").content.decode()
+    assert "asha is replying." in html
+    assert 'aria-describedby="send-hint" disabled>Send reply' in html
+
+
+def test_the_polled_thread_brings_the_lock_banner_out_of_band(agent, other):
+    conversation_with_messages(RAVI, "Ravi", ("inbound", "Hello", "received"))
+    agent.post(f"/inbox/c/{RAVI}/replying/")
+    html = other.get(f"/inbox/c/{RAVI}/messages/").content.decode()
+    assert 'id="reply-lock"' in html and 'hx-swap-oob="true"' in html
+    assert 'data-holder="asha"' in html
+
+
+def test_nobody_can_send_over_an_agent_who_is_replying(agent, other, template):
+    conversation_with_messages(RAVI, "Ravi", ("inbound", "Hello", "received"))
+    agent.post(f"/inbox/c/{RAVI}/replying/")
+    response = other.post(
+        f"/inbox/c/{RAVI}/", {"template": template.template_id, "variables": ["20 Jan", "3 PM"]}
+    )
+    assert response.status_code == 400
+    assert "asha is replying to this conversation" in response.content.decode()
+    assert not Message.objects.filter(direction="outbound").exists()
+
+
+def test_the_lock_holder_sends_and_sending_frees_the_lock(agent, other, template):
+    conversation = conversation_with_messages(RAVI, "Ravi", ("inbound", "Hello", "received"))
+    agent.post(f"/inbox/c/{RAVI}/replying/")
+    response = agent.post(
+        f"/inbox/c/{RAVI}/", {"template": template.template_id, "variables": ["20 Jan", "3 PM"]}
+    )
+    assert response.status_code == 302
+    conversation.refresh_from_db()
+    assert conversation.replying_user is None
+    assert other.post(f"/inbox/c/{RAVI}/replying/").json()["mine"] is True
+
+
+def test_an_expired_lock_lets_another_agent_send(agent, other, asha, template):
+    conversation = conversation_with_messages(RAVI, "Ravi", ("inbound", "Hello", "received"))
+    Conversation.objects.filter(pk=conversation.pk).update(
+        replying_user=asha, replying_until=timezone.now() - timedelta(seconds=1)
+    )
+    response = other.post(
+        f"/inbox/c/{RAVI}/", {"template": template.template_id, "variables": ["20 Jan", "3 PM"]}
+    )
+    assert response.status_code == 302
+    assert Message.objects.filter(direction="outbound").count() == 1
+
+
+def test_leaving_the_reply_box_releases_the_lock(agent, other):
+    conversation_with_messages(RAVI, "Ravi", ("inbound", "Hello", "received"))
+    agent.post(f"/inbox/c/{RAVI}/replying/")
+    agent.post(f"/inbox/c/{RAVI}/replying/", {"release": "1"})
+    assert other.post(f"/inbox/c/{RAVI}/replying/").json()["mine"] is True
+
+
+def test_an_api_reply_is_refused_while_an_agent_is_replying(agent, staff_api, template):
+    conversation_with_messages(RAVI, "Ravi", ("inbound", "Hello", "received"))
+    agent.post(f"/inbox/c/{RAVI}/replying/")
+    response = staff_api.post(
+        f"/api/conversations/{RAVI}/reply",
+        {"dlt_template_id": template.template_id, "variables": ["20 Jan", "3 PM"]},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "conversation_locked"
+    assert not Message.objects.filter(direction="outbound").exists()
+
+
+def test_the_heartbeat_needs_a_post_and_the_send_permission(agent, client):
+    conversation_with_messages(RAVI, "Ravi", ("inbound", "Hello", "received"))
+    assert agent.get(f"/inbox/c/{RAVI}/replying/").status_code == 405
+    client.force_login(UserFactory(username="visitor"))
+    assert client.post(f"/inbox/c/{RAVI}/replying/").status_code == 403
+
+
+# --- Made for a team: outcomes, unread ---------------------------------------------------------
+
+
+def test_one_click_closes_a_conversation_with_its_outcome(agent, asha):
+    conversation = conversation_with_messages(RAVI, "Ravi", ("inbound", "Hello", "received"))
+    response = agent.post(f"/inbox/c/{RAVI}/outcome/", {"outcome": "Confirmed"})
+    assert response.status_code == 302
+    conversation.refresh_from_db()
+    assert (conversation.outcome, conversation.closed_by) == ("Confirmed", asha)
+    assert conversation.closed_at is not None
+    entry = AuditLog.objects.get(action="conversation_closed")
+    assert (entry.actor, entry.target, entry.detail) == (asha, RAVI, {"outcome": "Confirmed"})
+    assert "Closed: Confirmed" in agent.get(f"/inbox/c/{RAVI}/").content.decode()
+
+
+def test_the_outcomes_are_a_setting(agent, settings):
+    settings.INBOX_OUTCOMES = ["Paid", "Wrong number"]
+    conversation_with_messages(RAVI, "Ravi", ("inbound", "Hello", "received"))
+    html = agent.get(f"/inbox/c/{RAVI}/").content.decode()
+    assert 'value="Paid"' in html and 'value="Wrong number"' in html
+    assert 'value="Confirmed"' not in html
+
+
+def test_an_unknown_outcome_is_refused(agent):
+    conversation = conversation_with_messages(RAVI, "Ravi", ("inbound", "Hello", "received"))
+    response = agent.post(f"/inbox/c/{RAVI}/outcome/", {"outcome": "<b>Whatever</b>"}, follow=True)
+    assert "Choose one of: Confirmed, Rescheduled, Resolved." in response.content.decode()
+    conversation.refresh_from_db()
+    assert conversation.closed_at is None and conversation.outcome == ""
+
+
+def test_a_closed_conversation_can_be_reopened(agent, asha):
+    conversation = conversation_with_messages(RAVI, "Ravi", ("inbound", "Hello", "received"))
+    agent.post(f"/inbox/c/{RAVI}/outcome/", {"outcome": "Resolved"})
+    agent.post(f"/inbox/c/{RAVI}/outcome/", {"reopen": "1"})
+    conversation.refresh_from_db()
+    assert (conversation.closed_at, conversation.outcome) == (None, "")
+    assert AuditLog.objects.filter(action="conversation_reopened", actor=asha).exists()
+
+
+def test_a_new_inbound_message_reopens_a_closed_conversation(agent, client):
+    from .sms import post_sms
+
+    conversation = conversation_with_messages(RAVI, "Ravi", ("inbound", "Hello", "received"))
+    agent.get(f"/inbox/c/{RAVI}/")
+    agent.post(f"/inbox/c/{RAVI}/outcome/", {"outcome": "Confirmed"})
+    assert post_sms(client, "One more question", phone=RAVI).status_code == 200
+    conversation.refresh_from_db()
+    assert (conversation.closed_at, conversation.outcome) == (None, "")
+    assert conversation.unread_count == 1
+
+
+def test_our_own_reply_does_not_reopen_a_closed_conversation(agent, template):
+    conversation = conversation_with_messages(RAVI, "Ravi", ("inbound", "Hello", "received"))
+    agent.post(f"/inbox/c/{RAVI}/outcome/", {"outcome": "Confirmed"})
+    sending.send_message(RAVI, template=template, variables=["20 Jan", "3 PM"])
+    conversation.refresh_from_db()
+    assert conversation.outcome == "Confirmed"
+
+
+def test_the_open_and_closed_filters(agent, seed_inbox):
+    agent.post("/inbox/c/+919876543211/outcome/", {"outcome": "Rescheduled"})
+    closed = agent.get("/inbox/", {"filter": "closed"})
+    assert [r.conversation.contact_name for r in closed.context["rows"]] == ["Priya Sharma"]
+    assert "Rescheduled</span>" in closed.content.decode()
+    opened = agent.get("/inbox/", {"filter": "open"}).context["rows"]
+    assert [r.conversation.contact_name for r in opened] == ["Ravi Kumar", "Amit Patel"]
+
+
+def test_the_export_carries_the_outcome(agent, seed_inbox):
+    agent.post(f"/inbox/c/{RAVI}/outcome/", {"outcome": "Confirmed"})
+    response = agent.get("/inbox/export.csv", {"filter": "closed"})
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert {row["outcome"] for row in rows} == {"Confirmed"}
+    assert all(row["closed_at_ist"] for row in rows) and len(rows) == 2
+
+
+@pytest.mark.parametrize("outcome", ["Confirmed", None])
+def test_assigning_or_closing_a_read_conversation_never_marks_it_unread(agent, outcome):
+    conversation = conversation_with_messages(RAVI, "Ravi", ("inbound", "Hello", "received"))
+    agent.get(f"/inbox/c/{RAVI}/")
+    agent.post(f"/inbox/c/{RAVI}/assign/", {"assignee": "me"})
+    if outcome:
+        agent.post(f"/inbox/c/{RAVI}/outcome/", {"outcome": outcome})
+    conversation.refresh_from_db()
+    assert conversation.unread_count == 0
+    assert not Message.objects.filter(read_at__isnull=True).exists()
+
+
+def test_renaming_or_assigning_through_the_api_never_marks_unread(staff_api, staff_user):
+    conversation = conversation_with_messages(RAVI, "Ravi", ("inbound", "Hello", "received"))
+    staff_api.get(f"/api/conversations/{RAVI}")
+    response = staff_api.patch(
+        f"/api/conversations/{RAVI}", {"name": "Ravi K", "assignee": "staff"}, format="json"
+    )
+    assert response.status_code == 200
+    conversation.refresh_from_db()
+    assert (conversation.unread_count, conversation.contact_name) == (0, "Ravi K")
+
+
+# --- Audit ------------------------------------------------------------------------------------
+
+
+def test_a_reply_from_the_inbox_is_audited(agent, asha, template):
+    conversation_with_messages(RAVI, "Ravi", ("inbound", "Hello", "received"))
+    agent.post(
+        f"/inbox/c/{RAVI}/", {"template": template.template_id, "variables": ["20 Jan", "3 PM"]}
+    )
+    entry = AuditLog.objects.get(action="reply")
+    message = Message.objects.get(direction="outbound")
+    assert (entry.actor, entry.target) == (asha, RAVI)
+    assert entry.detail == {"message": message.pk, "source": "inbox"}
+
+
+def test_an_export_is_audited_with_its_filter(agent, asha, seed_inbox):
+    b"".join(agent.get("/inbox/export.csv", {"q": "Ravi", "filter": "unread"}).streaming_content)
+    entry = AuditLog.objects.get(action="inbox_export")
+    assert entry.actor == asha
+    assert entry.detail == {"query": "Ravi", "filter": "unread"}
+
+
+# --- An expired session under htmx ------------------------------------------------------------
+
+
+def test_an_expired_session_sends_a_polled_page_to_the_login_page_whole(client):
+    response = client.get(
+        "/inbox/rows/",
+        headers={"HX-Request": "true", "HX-Current-URL": "http://testserver/inbox/?filter=unread"},
+    )
+    assert response.status_code == 401
+    assert response["HX-Redirect"] == "/accounts/login/?next=/inbox/%3Ffilter%3Dunread"
+    assert b"<form" not in response.content
+
+
+def test_an_expired_session_on_the_heartbeat_says_where_to_sign_in(client):
+    response = client.post(
+        f"/inbox/c/{RAVI}/replying/",
+        headers={"HX-Request": "true", "HX-Current-URL": f"http://testserver/inbox/c/{RAVI}/"},
+    )
+    assert response.status_code == 401
+    assert response["HX-Redirect"] == "/accounts/login/?next=/inbox/c/%2B919876543210/"
+
+
+# --- Queries do not grow with the data ---------------------------------------------------------
+
+
+def _queries_for(client, path, params=None):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(path, params or {}).status_code == 200
+    return len(captured)
+
+
+def _conversations(count, assignee, start=0):
+    for n in range(start, start + count):
+        conversation = conversation_with_messages(
+            f"+91983{n:07d}",
+            f"C{n}",
+            ("outbound", BODY, "delivered"),
+            ("inbound", "hi", "received"),
+            minutes_ago=n,
+        )
+        Conversation.objects.filter(pk=conversation.pk).update(assignee=assignee)
+        if n % 3 == 0:
+            OptOutFactory(phone_number=conversation.phone_number)
+
+
+@pytest.mark.parametrize("params", [{}, {"q": "C1"}, {"filter": "unread"}, {"filter": "closed"}])
+def test_the_list_runs_the_same_queries_for_5_or_50_conversations(
+    agent, asha, params, django_assert_max_num_queries
+):
+    _conversations(5, asha)
+    small = _queries_for(agent, "/inbox/", params)
+    _conversations(45, asha, start=5)
+    with django_assert_max_num_queries(small):
+        assert agent.get("/inbox/", params).status_code == 200
+    assert small <= 7
+
+
+def test_the_api_list_runs_the_same_queries_for_5_or_50_conversations(
+    staff_api, staff_user, django_assert_max_num_queries
+):
+    _conversations(5, staff_user)
+    small = _queries_for(staff_api, "/api/conversations")
+    _conversations(45, staff_user, start=5)
+    with django_assert_max_num_queries(small):
+        response = staff_api.get("/api/conversations")
+    assert response.json()["total"] == 50 and len(response.json()["conversations"]) == 50
+    assert small <= 3
+
+
+def test_the_thread_runs_the_same_queries_for_3_or_40_messages(
+    agent, django_assert_max_num_queries
+):
+    conversation = conversation_with_messages(
+        RAVI, "Ravi", *[("inbound", f"hi {n}", "received") for n in range(3)]
+    )
+    small = _queries_for(agent, f"/inbox/c/{RAVI}/")
+    for n in range(37):
+        InboundMessageFactory(conversation=conversation, body=f"more {n}")
+        MessageFactory(conversation=conversation, body=f"ours {n}", created_by=UserFactory())
+    with django_assert_max_num_queries(small):
         assert agent.get(f"/inbox/c/{RAVI}/").status_code == 200

@@ -12,4 +12,6 @@ urlpatterns = [
     path("c/<str:phone>/", views.thread, name="thread"),
     path("c/<str:phone>/messages/", views.thread_messages, name="messages"),
     path("c/<str:phone>/assign/", views.assign, name="assign"),
+    path("c/<str:phone>/replying/", views.replying, name="replying"),
+    path("c/<str:phone>/outcome/", views.outcome, name="outcome"),
 ]

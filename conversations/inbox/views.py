@@ -4,18 +4,24 @@ Every view needs a signed-in user with the inbox permissions (the "Agents" group
 what is sent goes through `sending.send_reply` / `send_message`, as from the API.
 """
 
+from functools import wraps
+from urllib.parse import urlsplit
+
+from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required, permission_required
 from django.contrib.auth.models import Group
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render, resolve_url
 from django.views.decorators.http import require_http_methods
 
 from ..models import Direction, DltTemplate, MessageSource
 from ..phone import normalise_phone
-from ..services import consent, exports, flows, inbox, sending, triage
+from ..services import consent, exports, flows, inbox, outcomes, reply_locks, sending, triage
+from ..services.audit import record_action
 from .forms import NewMessageForm, ReplyForm
 
 PAGE_SIZE = 25
@@ -30,9 +36,32 @@ def inbox_view(permission, methods=("GET",)):
     def decorate(view):
         view = require_http_methods(list(methods))(view)
         view = permission_required(permission, raise_exception=True)(view)
-        return login_required(view)
+        return signed_in_or_login_page(view)
 
     return decorate
+
+
+def signed_in_or_login_page(view):
+    """login_required, except that a background request (htmx polling, the reply box's
+    heartbeat) of someone whose session has expired gets a 401 telling the page to go to the
+    login page as a whole, instead of a login form pasted into a fragment of the page."""
+    page_view = login_required(view)
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if request.user.is_authenticated or not request.headers.get("HX-Request"):
+            return page_view(request, *args, **kwargs)
+        # The page the person is on (htmx sends it), so that signing in brings them back.
+        current = urlsplit(request.headers.get("HX-Current-URL", ""))
+        back = current.path or resolve_url("inbox:list")
+        if current.query:
+            back += f"?{current.query}"
+        login = redirect_to_login(back, resolve_url(settings.LOGIN_URL))["Location"]
+        response = HttpResponse("Your session has expired; sign in again.", status=401)
+        response["HX-Redirect"] = login
+        return response
+
+    return wrapper
 
 
 def _list_params(request):
@@ -50,12 +79,7 @@ def _list_context(request):
         "rows": inbox.inbox_rows(page.object_list),
         "query": query,
         "filter": filter_name,
-        "filters": [
-            ("", "All"),
-            ("unread", "Unread"),
-            ("mine", "Mine"),
-            ("opted_out", "Opted out"),
-        ],
+        "filters": inbox.FILTER_CHOICES,
         "querystring": request.GET.urlencode(),
     }
 
@@ -77,15 +101,18 @@ def _conversation(request, phone):
     except ValidationError as exc:
         raise Http404("No such conversation.") from exc
     conversations = inbox.with_opt_out(inbox.visible_conversations(request.user))
-    return get_object_or_404(conversations.select_related("assignee"), phone_number=number)
+    conversations = conversations.select_related("assignee", "replying_user", "closed_by")
+    return get_object_or_404(conversations, phone_number=number)
 
 
-def _messages_context(conversation):
+def _messages_context(request, conversation):
     triage.mark_conversation_read(conversation)
+    holder = reply_locks.holder_of(conversation, request.user)
     return {
         "conversation": conversation,
         "thread": conversation.messages.select_related("created_by").order_by("created_at", "id"),
         "Direction": Direction,
+        "replying": reply_locks.display_name(holder) if holder else "",
     }
 
 
@@ -100,13 +127,15 @@ def thread(request, phone):
             flash.success(request, "Reply queued.")
             return redirect("inbox:thread", phone=conversation.phone_number)
     context = {
-        **_messages_context(conversation),
+        **_messages_context(request, conversation),
         "form": form,
         "templates": DltTemplate.objects.filter(active=True).order_by("name"),
         "consent_history": consent.consent_history(conversation.phone_number)[:20],
         "active_flow": flows.active_session(conversation),
         "agents": _agents() if request.user.has_perm(ASSIGN) else [],
         "can_send": request.user.has_perm(SEND),
+        "outcomes": outcomes.outcome_choices(),
+        "lock_seconds": reply_locks.lock_seconds(),
     }
     return render(request, "inbox/thread.html", context, status=400 if form.errors else 200)
 
@@ -115,13 +144,50 @@ def thread(request, phone):
 def thread_messages(request, phone):
     """The thread's messages alone, for htmx polling (new replies, status changes)."""
     conversation = _conversation(request, phone)
-    return render(request, "inbox/_messages.html", _messages_context(conversation))
+    context = {**_messages_context(request, conversation), "fragment": True}
+    return render(request, "inbox/_messages.html", context)
+
+
+@inbox_view(SEND, methods=("POST",))
+def replying(request, phone):
+    """The reply box's heartbeat: take or renew the lock ("Asha is replying"), or let it go
+    (`release`). Answers whether this person holds it, and who does otherwise."""
+    conversation = _conversation(request, phone)
+    if request.POST.get("release"):
+        reply_locks.release(conversation.phone_number, request.user)
+        return JsonResponse({"mine": False, "holder": None})
+    other = reply_locks.claim(conversation.phone_number, request.user)
+    return JsonResponse(
+        {
+            "mine": other is None,
+            "holder": reply_locks.display_name(other) if other else None,
+            "seconds": reply_locks.lock_seconds(),
+        }
+    )
+
+
+@inbox_view(ASSIGN, methods=("POST",))
+def outcome(request, phone):
+    """One click: close with an outcome (Confirmed, Rescheduled...), or reopen."""
+    conversation = _conversation(request, phone)
+    chosen = request.POST.get("outcome", "")
+    if request.POST.get("reopen"):
+        outcomes.reopen_conversation(conversation, user=request.user, request=request)
+        flash.success(request, "Conversation reopened.")
+    else:
+        try:
+            outcomes.close_conversation(conversation, chosen, user=request.user, request=request)
+        except ValidationError as exc:
+            flash.error(request, exc.message_dict["outcome"][0])
+        else:
+            flash.success(request, f"Closed as {chosen}.")
+    return redirect("inbox:thread", phone=conversation.phone_number)
 
 
 def _send(request, form, to, conversation=None):
     send = sending.send_reply if conversation is not None else sending.send_message
     try:
-        send(
+        return send(
             to,
             user=request.user,
             source=MessageSource.INBOX,
@@ -130,8 +196,7 @@ def _send(request, form, to, conversation=None):
         )
     except sending.SendRefused as refusal:
         form.add_refusal(refusal)
-        return False
-    return True
+        return None
 
 
 @inbox_view(SEND, methods=("GET", "POST"))
@@ -174,6 +239,9 @@ def assign(request, phone):
 def export_conversations(request):
     query, filter_name = _list_params(request)
     conversations = inbox.search_conversations(request.user, query=query, filter_name=filter_name)
+    record_action(
+        "inbox_export", target="conversations.csv", request=request, query=query, filter=filter_name
+    )
     return exports.stream_csv(
         "conversations.csv", inbox.EXPORT_HEADER, inbox.export_rows(conversations)
     )

@@ -11,7 +11,16 @@ from django.utils import timezone
 from ..models import Conversation, Direction, Message, MessageStatus, OptOut
 
 AGENTS_GROUP = "Agents"
-FILTERS = ("unread", "mine", "opted_out")
+# (value, label) of the list's filters; "" shows everything.
+FILTER_CHOICES = [
+    ("", "All"),
+    ("unread", "Unread"),
+    ("mine", "Mine"),
+    ("open", "Open"),
+    ("closed", "Closed"),
+    ("opted_out", "Opted out"),
+]
+FILTERS = tuple(value for value, _ in FILTER_CHOICES if value)
 MAX_SEARCH = 100
 
 # What the list shows when the last message is ours: its delivery, not our own words.
@@ -57,6 +66,10 @@ def search_conversations(user, *, query="", filter_name=""):
         conversations = conversations.filter(assignee=user)
     elif filter_name == "opted_out":
         conversations = conversations.filter(opted_out=True)
+    elif filter_name == "open":
+        conversations = conversations.filter(closed_at__isnull=True)
+    elif filter_name == "closed":
+        conversations = conversations.filter(closed_at__isnull=False)
     return conversations.order_by("-last_activity_at", "-id")
 
 
@@ -105,6 +118,8 @@ EXPORT_HEADER = [
     "phone_number",
     "name",
     "assignee",
+    "outcome",
+    "closed_at_ist",
     "message_id",
     "direction",
     "status",
@@ -127,10 +142,16 @@ def export_rows(conversations, chunk_size=2000):
             conversation.phone_number,
             conversation.contact_name,
             conversation.assignee.get_username() if conversation.assignee else "",
+            conversation.outcome,
+            _ist(conversation.closed_at),
             message.pk,
             message.direction,
             message.status,
             message.detailed_status,
             message.body,
-            timezone.localtime(message.created_at).strftime("%Y-%m-%d %H:%M:%S"),
+            _ist(message.created_at),
         ]
+
+
+def _ist(moment) -> str:
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S") if moment else ""

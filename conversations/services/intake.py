@@ -268,7 +268,8 @@ def _statement():
                 last_message_direction = '{Direction.INBOUND.value}',
                 last_message_status = '{MessageStatus.RECEIVED.value}',
                 last_activity_at = %s,
-                updated_at = %s
+                updated_at = %s,
+                outcome = '', closed_at = NULL, closed_by_id = NULL
             FROM message WHERE {conversation}.id = message.conversation_id
         ), event AS (
             INSERT INTO {WebhookEvent._meta.db_table} ({_columns(event_fields)})

@@ -114,9 +114,16 @@ def send_message(
 def send_reply(to, body=None, *, user=None, source=MessageSource.API, **options) -> Message:
     """A person's reply in a conversation: sent like any message, and it settles the flag
     that asked an agent to look at the conversation."""
+    from . import reply_locks
     from .triage import clear_attention
 
-    message = send_message(to, body, user=user, source=source, **options)
+    # Nobody sends over an agent who is writing a reply (inbox and API alike); once sent, the
+    # lock is free again.
+    reply_locks.ensure_may_send(to, user)
+    try:
+        message = send_message(to, body, user=user, source=source, **options)
+    finally:
+        reply_locks.release_number(to, user)
     clear_attention(message.conversation, user=user)
     return message
 

@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from ..models import Conversation, Direction, MessageStatus
 from ..phone import normalise_phone
+from .outcomes import REOPENED
 
 
 def get_or_create_conversation(phone_number, *, contact_name="") -> Conversation:
@@ -57,7 +58,9 @@ def note_new_message(message) -> None:
         "updated_at": timezone.now(),
     }
     if message.direction == Direction.INBOUND:
+        # The customer wrote: unread, and reopened if an agent had closed it with an outcome.
         changes["unread_count"] = F("unread_count") + 1
+        changes.update(REOPENED)
     Conversation.objects.filter(pk=message.conversation_id).update(**changes)
 
 

@@ -89,11 +89,82 @@
       // Ctrl+Enter (Cmd+Enter on a Mac) sends, as in most chat tools.
       if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
         event.preventDefault();
-        form.requestSubmit();
+        var send = form.querySelector("button[type=submit]");
+        if (!send || !send.disabled) { form.requestSubmit(); }
       }
     });
     buildInputs();
     update();
+    setUpReplyLock(form);
+  }
+
+  // "Asha is replying": while this person writes, a heartbeat takes and renews the reply lock;
+  // when someone else holds it, the banner says who and the send button waits.
+  function setUpReplyLock(form) {
+    var url = form.getAttribute("data-replying-url");
+    if (!url) { return; }
+    var seconds = Number(form.getAttribute("data-lock-seconds")) || 30;
+    var every = Math.max(1000, seconds * 1000 / 3);
+    var token = form.querySelector("input[name=csrfmiddlewaretoken]").value;
+    var send = form.querySelector("button[type=submit]");
+    var lastBeat = 0, lastInput = 0, holding = false;
+
+    function post(fields) {
+      var data = new FormData();
+      data.append("csrfmiddlewaretoken", token);
+      Object.keys(fields).forEach(function (key) { data.append(key, fields[key]); });
+      return fetch(url, {
+        method: "POST", body: data, credentials: "same-origin", headers: { "HX-Request": "true" }
+      });
+    }
+
+    function show(holder) {
+      var banner = document.getElementById("reply-lock");
+      if (banner) {
+        banner.hidden = !holder;
+        banner.setAttribute("data-holder", holder || "");
+        banner.textContent = holder ?
+          holder + " is replying. You can send once they have sent (or stopped writing)." : "";
+      }
+      send.disabled = !!holder || form.querySelector("fieldset").disabled;
+    }
+
+    function beat() {
+      lastBeat = Date.now();
+      post({}).then(function (response) {
+        if (response.status === 401) {  // the session expired: to the login page, whole
+          window.location.href = response.headers.get("HX-Redirect") || "/accounts/login/";
+          return null;
+        }
+        return response.ok ? response.json() : null;
+      }).then(function (answer) {
+        if (!answer) { return; }
+        holding = answer.mine;
+        show(answer.holder);
+      }).catch(function () { /* offline for a moment: the next beat tries again */ });
+    }
+
+    form.addEventListener("input", function () {
+      lastInput = Date.now();
+      if (Date.now() - lastBeat > every) { beat(); }
+    });
+    // Renew while the person is still writing; an idle box lets the lock expire.
+    window.setInterval(function () {
+      if (Date.now() - lastInput < seconds * 1000) { beat(); }
+    }, every);
+    form.addEventListener("submit", function () { holding = false; });
+    window.addEventListener("pagehide", function () {
+      if (!holding || !navigator.sendBeacon) { return; }
+      var data = new FormData();
+      data.append("csrfmiddlewaretoken", token);
+      data.append("release", "1");
+      navigator.sendBeacon(url, data);
+    });
+    // The thread's polling brings the banner along (out of band): follow it.
+    document.body.addEventListener("htmx:oobAfterSwap", function () {
+      var banner = document.getElementById("reply-lock");
+      if (banner) { show(banner.getAttribute("data-holder")); }
+    });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
