@@ -101,3 +101,30 @@ def expire_flow_sessions_task():
     from .services.flows import expire_stale_sessions
 
     expire_stale_sessions()
+
+
+# Insight (issue 8): alerts, the worker heartbeat, retention
+
+
+@shared_task
+def evaluate_alerts_task():
+    """Beat: open, refresh and resolve alerts from the active rules."""
+    from .services import alerts
+
+    alerts.evaluate_all()
+
+
+@shared_task
+def heartbeat_task():
+    """Beat: a worker proves it runs (read by /healthz)."""
+    from .services import health
+
+    health.stamp_heartbeat()
+
+
+@shared_task
+def mask_old_message_bodies_task():
+    """Beat: mask bodies older than MESSAGE_BODY_RETENTION_DAYS (nothing when it is 0)."""
+    from .services import retention
+
+    retention.mask_old_bodies()

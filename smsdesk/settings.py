@@ -260,3 +260,48 @@ CELERY_BEAT_SCHEDULE["campaign-tick"] = {
     "task": "conversations.tasks.campaign_tick_task",
     "schedule": CAMPAIGN_TICK_SECONDS,
 }
+
+# Insight (issue 8): dashboard, alerts, audit, retention, health, logs ---------------------------
+# A message body older than this many days is masked by a beat task (0 or unset: kept forever);
+# counts, statuses and segments stay, so the dashboard's numbers do not change.
+MESSAGE_BODY_RETENTION_DAYS = env.int("MESSAGE_BODY_RETENTION_DAYS", default=0)
+# /healthz is unhealthy when no worker has stamped its heartbeat for this long.
+HEALTH_HEARTBEAT_MAX_AGE_SECONDS = env.int("HEALTH_HEARTBEAT_MAX_AGE_SECONDS", default=180)
+# Alerts are e-mailed to active staff with an address, and to these (comma-separated).
+ALERT_EMAIL_RECIPIENTS = env.list("ALERT_EMAIL_RECIPIENTS", default=[])
+# E-mail: Django's console backend unless configured (e.g. the SMTP backend and EMAIL_HOST).
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="SMS Desk <smsdesk@localhost>")
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("conversations.dashboard.context.open_alerts")
+CELERY_BEAT_SCHEDULE["evaluate-alerts"] = {
+    "task": "conversations.tasks.evaluate_alerts_task",
+    "schedule": 60.0,
+}
+CELERY_BEAT_SCHEDULE["worker-heartbeat"] = {
+    "task": "conversations.tasks.heartbeat_task",
+    "schedule": 60.0,
+}
+CELERY_BEAT_SCHEDULE["mask-old-message-bodies"] = {
+    "task": "conversations.tasks.mask_old_message_bodies_task",
+    "schedule": 3600.0,
+}
+# Logs: LOG_FORMAT=json for one JSON object per line; secrets (token=...) are always redacted,
+# including request lines of Django's server and gunicorn's access log.
+LOGGING["filters"] = {"redact": {"()": "smsdesk.log_redaction.RedactSecretsFilter"}}
+LOGGING["handlers"]["console"]["filters"] = ["redact"]
+LOGGING["loggers"] = {
+    name: {"handlers": ["console"], "level": "INFO", "propagate": False}
+    for name in ("django.server", "gunicorn.access", "gunicorn.error")
+}
+if env.str("LOG_FORMAT", default="plain") == "json":
+    LOGGING["formatters"]["json"] = {
+        "()": "pythonjsonlogger.json.JsonFormatter",
+        "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        "rename_fields": {"levelname": "level", "asctime": "time", "name": "logger"},
+    }
+    LOGGING["handlers"]["console"]["formatter"] = "json"

@@ -13,7 +13,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 
-from ..models import Conversation, Flow, Message, OptOut
+from ..models import CallEvent, Conversation, Flow, Message, OptOut
 from ..phone import normalise_phone
 from ..services import flows, triage
 from ..services.replies import ReplyImpossible
@@ -41,6 +41,33 @@ class ThreadMessageSerializer(serializers.ModelSerializer):
             "created_at",
             "sent_at",
             "read_at",
+        ]
+        read_only_fields = fields
+
+
+class CallEventSerializer(serializers.ModelSerializer):
+    """A stage of a call from this number (issue 9), beside the messages."""
+
+    type = serializers.CharField(source="call_type")
+    time = serializers.DateTimeField(source="occurred_at")
+    sms_queued = serializers.BooleanField()
+
+    class Meta:
+        model = CallEvent
+        fields = [
+            "id",
+            "call_sid",
+            "type",
+            "direction",
+            "duration",
+            "time",
+            "from_number",
+            "to_number",
+            "digits",
+            "recording_url",
+            "outcome",
+            "sms_queued",
+            "created_at",
         ]
         read_only_fields = fields
 
@@ -81,6 +108,7 @@ class ConversationSummarySerializer(serializers.ModelSerializer):
             "needs_attention",
             "assignee",
             "opted_out",
+            "is_lead",
         ]
         read_only_fields = fields
 
@@ -105,6 +133,8 @@ class ConversationDetailSerializer(ConversationSummarySerializer):
     active_flow = serializers.SerializerMethodField()
     # The view sets `messages_list` (ordered, one query) before serialising.
     messages = ThreadMessageSerializer(many=True, source="messages_list")
+    # Calls from this number (issue 9), oldest first like the messages.
+    events = CallEventSerializer(many=True, source="events_list")
 
     class Meta(ConversationSummarySerializer.Meta):
         fields = [
@@ -112,6 +142,7 @@ class ConversationDetailSerializer(ConversationSummarySerializer):
             "flow_answers",
             "active_flow",
             "messages",
+            "events",
         ]
         read_only_fields = fields
 
@@ -182,6 +213,7 @@ class ConversationFilter(django_filters.FilterSet):
     unread = strict_boolean(method="filter_unread")
     needs_attention = strict_boolean()
     opted_out = strict_boolean()
+    is_lead = strict_boolean()
     assigned = django_filters.ChoiceFilter(
         method="filter_assigned",
         choices=[("true", "assigned"), ("false", "unassigned"), ("me", "assigned to me")],
@@ -327,4 +359,5 @@ class ConversationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     def _detail(self, conversation):
         conversation.messages_list = conversation.messages.order_by("created_at", "id")
+        conversation.events_list = conversation.call_events.order_by("created_at", "id")
         return ConversationDetailSerializer(conversation).data

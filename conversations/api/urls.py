@@ -1,6 +1,7 @@
 from django.urls import re_path
 from rest_framework.routers import DefaultRouter
 
+from .call_rules import CallRuleViewSet
 from .campaigns import BulkSendView, CampaignViewSet
 from .conversations import ConversationViewSet
 from .sending import ConversationReplyView, MessageViewSet, SmsViewSet
@@ -15,6 +16,7 @@ router.register("templates", DltTemplateViewSet, basename="template")
 router.register("optouts", OptOutViewSet, basename="optout")
 router.register("conversations", ConversationViewSet, basename="conversation")
 router.register("campaigns", CampaignViewSet, basename="campaign")
+router.register("call-rules", CallRuleViewSet, basename="call-rule")
 
 urlpatterns = [
     re_path(r"^sms/bulk/?$", BulkSendView.as_view(), name="sms-bulk"),
