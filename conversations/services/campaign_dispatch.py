@@ -32,7 +32,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 
 from exotel_client import BulkMessage, ExotelValidationError
-from exotel_client.encoding import is_gsm7
+from exotel_client.encoding import GSM7_BASIC, GSM7_EXTENSION, is_gsm7
 
 from ..models import (
     AuditLog,
@@ -197,14 +197,33 @@ def claim_batch(campaign_id, size):
         CampaignRecipient.objects.filter(id__in=ids, state=RecipientState.PENDING).update(
             state=RecipientState.SENDING, batch=batch
         )
-        recipients = list(
-            CampaignRecipient.objects.filter(batch=batch, state=RecipientState.SENDING).order_by(
-                "id"
-            )
-        )
+        recipients = load_recipients(batch.pk)
         recipients = _send_time_checks(campaign, batch, recipients)
         Campaign.objects.filter(pk=campaign_id).update(last_dispatch_at=now)
     return Claimed(campaign, batch, recipients)
+
+
+class Recipient:
+    """What sending needs of a CampaignRecipient row (model instances cost more to build than
+    the rest of a batch's work)."""
+
+    __slots__ = ("body", "detail", "name", "phone_number", "pk", "segments", "state", "variables")
+
+    def __init__(self, pk, phone_number, name, variables, segments):
+        self.pk, self.phone_number, self.name = pk, phone_number, name
+        self.variables, self.segments = variables, segments
+        self.body = None
+        self.state, self.detail = RecipientState.SENDING, ""
+
+
+def load_recipients(batch_id) -> list[Recipient]:
+    """The recipients a batch holds (still `sending`), in order."""
+    rows = (
+        CampaignRecipient.objects.filter(batch_id=batch_id, state=RecipientState.SENDING)
+        .order_by("id")
+        .values_list("id", "phone_number", "name", "variables", "segments")
+    )
+    return [Recipient(*row) for row in rows]
 
 
 def _pause_in_claim(campaign, reason, error):
@@ -224,18 +243,30 @@ def _send_time_checks(campaign, batch, recipients):
     ready, skipped = [], []
     for recipient in recipients:
         if recipient.phone_number in opted_out:
-            _skip(recipient, SkipReason.OPTED_OUT, "Opted out before it was sent.")
-            skipped.append(recipient)
+            skipped.append(
+                (
+                    RecipientState.SKIPPED,
+                    SkipReason.OPTED_OUT,
+                    "Opted out before it was sent.",
+                    recipient.pk,
+                )
+            )
             continue
         try:
             recipient.body = body_for(campaign, recipient)
         except ValueError as exc:
-            _skip(recipient, SkipReason.BAD_VARIABLES, str(exc))
-            skipped.append(recipient)
+            skipped.append(
+                (RecipientState.SKIPPED, SkipReason.BAD_VARIABLES, str(exc)[:255], recipient.pk)
+            )
             continue
         ready.append(recipient)
     if skipped:
-        CampaignRecipient.objects.bulk_update(skipped, ["state", "reason", "detail", "batch"])
+        _execute_many(
+            CampaignRecipient,
+            "UPDATE {table} SET state = %s, reason = %s, detail = %s, batch_id = NULL "
+            "WHERE id = %s",
+            skipped,
+        )
         CampaignBatch.objects.filter(pk=batch.pk).update(size=len(ready))
         if not ready:
             CampaignBatch.objects.filter(pk=batch.pk).update(
@@ -243,13 +274,6 @@ def _send_time_checks(campaign, batch, recipients):
             )
     batch.size = len(ready)
     return ready
-
-
-def _skip(recipient, reason, detail):
-    recipient.state = RecipientState.SKIPPED
-    recipient.reason = reason
-    recipient.detail = detail[:255]
-    recipient.batch = None
 
 
 def body_for(campaign, recipient) -> str:
@@ -433,9 +457,9 @@ def _conversation_ids(recipients) -> dict:
     )
     missing = [phone for phone in names if phone not in found]
     if missing:
-        fast_insert(
+        insert_rows(
             Conversation,
-            [Conversation(phone_number=p, contact_name=names[p]) for p in missing],
+            [{"phone_number": p, "contact_name": names[p]} for p in missing],
             ignore_conflicts=True,
         )
         found.update(
@@ -445,31 +469,47 @@ def _conversation_ids(recipients) -> dict:
 
 
 def fast_insert(model, objects, *, ignore_conflicts=False, returning=None):
-    """One multi-row INSERT of `objects` (their fields as Django would save them, minus the
-    per-row machinery of `bulk_create` that cost more than the database at 100 rows).
+    """`insert_rows` for model instances (their fields as Django would save them)."""
+    attnames = [f.attname for f in _insert_fields(model)]
+    rows = [{name: getattr(o, name) for name in attnames} for o in objects]
+    return insert_rows(model, rows, ignore_conflicts=ignore_conflicts, returning=returning)
+
+
+def _insert_fields(model):
+    return [f for f in model._meta.concrete_fields if not f.primary_key]
+
+
+def insert_rows(model, rows, *, ignore_conflicts=False, returning=None):
+    """One multi-row INSERT of `rows` (dicts of attname -> value; a missing field gets its
+    default, `auto_now` fields the time now), without the per-row machinery of model
+    instances and `bulk_create`, which cost more than the database at 100 rows.
 
     `returning` names a column to read back with each new id: {column value: id}.
     """
-    if not objects:
+    if not rows:
         return {}
     now = timezone.now()
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    fields = _insert_fields(model)
+    database = connections[DEFAULT_DB_ALIAS]  # the wrapper itself: the proxy costs per call
+    columns = []
     for field in fields:
         if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-            for obj in objects:
-                setattr(obj, field.attname, now)
+            default = now
+        elif field.has_default() and not callable(field.default):
+            default = field.default
+        else:
+            default = None if field.null or field.has_default() else field.get_default()
+        factory = field.get_default if field.has_default() and callable(field.default) else None
+        columns.append((field.attname, default, factory, _preparer(field, database)))
+    params = []
+    for row in rows:
+        for name, default, factory, prep in columns:
+            value = row.get(name, default) if factory is None else row.get(name) or factory()
+            params.append(None if value is None else prep(value))
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in fields)
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    database = connections[DEFAULT_DB_ALIAS]  # the wrapper itself: the proxy costs per call
-    preps = [_preparer(f, database) for f in fields]
-    params = [
-        None if (value := getattr(o, f.attname)) is None else prep(value)
-        for o in objects
-        for f, prep in zip(fields, preps, strict=True)
-    ]
-    verb = "INSERT INTO"
-    suffix = ""
+    names = ", ".join(quote(f.column) for f in fields)
+    placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    verb, suffix = "INSERT INTO", ""
     if ignore_conflicts:
         if connection.vendor == "sqlite":
             verb = "INSERT OR IGNORE INTO"
@@ -477,8 +517,8 @@ def fast_insert(model, objects, *, ignore_conflicts=False, returning=None):
             suffix = " ON CONFLICT DO NOTHING"
     if returning:
         suffix += f" RETURNING {quote('id')}, {quote(returning)}"
-    values = ", ".join([row] * len(objects))
-    sql = f"{verb} {quote(model._meta.db_table)} ({columns}) VALUES {values}{suffix}"
+    values = ", ".join([placeholders] * len(rows))
+    sql = f"{verb} {quote(model._meta.db_table)} ({names}) VALUES {values}{suffix}"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return {value: pk for pk, value in cursor.fetchall()} if returning else {}
@@ -497,13 +537,28 @@ _PLAIN_TYPES = frozenset(
         "PositiveBigIntegerField",
         "ForeignKey",
         "OneToOneField",
+        "BooleanField",
     }
 )
+# Types whose values repeat within a batch (the same "now" in every row): prepared once each.
+_MEMO_TYPES = frozenset({"DateTimeField", "DecimalField", "DateField"})
 
 
 def _preparer(field, database):
-    if field.get_internal_type() in _PLAIN_TYPES:
+    kind = field.get_internal_type()
+    if kind in _PLAIN_TYPES:
         return _same
+    if kind in _MEMO_TYPES:
+        memo = {}
+
+        def prepare(value):
+            try:
+                return memo[value]
+            except KeyError:
+                memo[value] = prepared = field.get_db_prep_save(value, database)
+                return prepared
+
+        return prepare
     return lambda value: field.get_db_prep_save(value, database)
 
 
@@ -511,15 +566,31 @@ def _same(value):
     return value
 
 
+class MessageRow:
+    """An outbound Message as written by a batch: its column values, and its id once stored."""
+
+    def __init__(self, values):
+        self.values = values
+        self.pk = None
+
+    def __getattr__(self, name):
+        try:
+            return self.__dict__["values"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
 def _insert_messages(messages):
     """Messages of one batch (one per conversation), ids set from INSERT ... RETURNING."""
-    if not connection.features.can_return_rows_from_bulk_insert:
-        Message.objects.bulk_create(messages)
+    rows = [m.values for m in messages]
+    if connection.features.can_return_rows_from_bulk_insert:
+        ids = insert_rows(Message, rows, returning="conversation_id")
+        for message in messages:
+            message.pk = ids[message.values["conversation_id"]]
         return
-    ids = fast_insert(Message, messages, returning="conversation_id")
-    for message in messages:
-        message.pk = ids[message.conversation_id]
-        message._state.adding = False
+    created = Message.objects.bulk_create([Message(**row) for row in rows])
+    for message, obj in zip(messages, created, strict=True):
+        message.pk = obj.pk
 
 
 def create_messages(campaign, rows):
@@ -530,21 +601,38 @@ def create_messages(campaign, rows):
     template = campaign.template
     conversations = _conversation_ids([r for r, _ in rows])
     now = timezone.now()
-    messages = [_message(campaign, template, conversations, r, o, now) for r, o in rows]
+    common = {
+        "direction": Direction.OUTBOUND,
+        "template_id": template.pk if template else None,
+        "sender": (template.sender_id if template else "") or settings.EXOTEL_SENDER_ID,
+        "sms_type": campaign.sms_type,
+        "source": MessageSource.CAMPAIGN,
+        "campaign_id": campaign.pk,
+        "attempts": 1,
+        "last_attempt_at": now,
+        "created_by_id": campaign.created_by_id,
+        "created_at": now,
+        "updated_at": now,
+    }
+    messages = [_message(campaign, common, conversations, r, o, now) for r, o in rows]
     _insert_messages(messages)
     # The rest are plain statements run with executemany: the ORM's per-row work (building
     # CASE expressions for bulk_update, one UPDATE per conversation) cost more than the
     # database did, at 100 rows a batch.
     _insert_events(messages, [o for _, o in rows], now)
     _note_new_messages(messages, now)
-    for message, (recipient, outcome) in zip(messages, rows, strict=True):
-        recipient.message = message
-        recipient.state = outcome.recipient_state
-        recipient.detail = outcome.note if outcome.recipient_state != RecipientState.SENT else ""
     _execute_many(
         CampaignRecipient,
         "UPDATE {table} SET message_id = %s, state = %s, detail = %s WHERE id = %s",
-        [(r.message.pk, r.state, r.detail, r.pk) for r, _ in rows],
+        [
+            (
+                message.pk,
+                outcome.recipient_state,
+                outcome.note if outcome.recipient_state != RecipientState.SENT else "",
+                recipient.pk,
+            )
+            for message, (recipient, outcome) in zip(messages, rows, strict=True)
+        ],
     )
     return messages
 
@@ -565,23 +653,31 @@ def _db_price(value):
 
 def _insert_events(messages, outcomes, now):
     """Each message's first status event (what `status_callbacks.record_transition` writes)."""
+    times = {}
+
+    def db_time(value):
+        if value not in times:
+            times[value] = _db_time(value)
+        return times[value]
+
     rows = []
     for message, outcome in zip(messages, outcomes, strict=True):
         answer = outcome.answer
         occurred = (answer.date_created if answer is not None else None) or now
         source = StatusEventSource.SEND if answer is not None else StatusEventSource.INTERNAL
+        values = message.values
         rows.append(
             (
                 message.pk,
-                message.status,
-                message.detailed_status,
-                message.detailed_status_code,
-                message.sms_units,
-                _db_price(message.price),
+                values["status"],
+                values.get("detailed_status", ""),
+                values.get("detailed_status_code"),
+                values.get("sms_units"),
+                _db_price(values.get("price")),
                 source,
                 outcome.note,
-                _db_time(occurred),
-                _db_time(now),
+                db_time(occurred),
+                db_time(now),
             )
         )
     _execute_many(
@@ -595,6 +691,7 @@ def _insert_events(messages, outcomes, now):
 
 def _note_new_messages(messages, now):
     """`threads.note_new_message` for a batch of outbound messages, one conversation each."""
+    at = _db_time(now)
     _execute_many(
         Conversation,
         "UPDATE {table} SET message_count = message_count + 1, last_message_body = %s, "
@@ -602,55 +699,54 @@ def _note_new_messages(messages, now):
         "updated_at = %s WHERE id = %s",
         [
             (
-                m.body,
-                m.direction,
-                m.status,
-                _db_time(m.created_at),
-                _db_time(now),
-                m.conversation_id,
+                m.values["body"],
+                Direction.OUTBOUND,
+                m.values["status"],
+                at,
+                at,
+                m.values["conversation_id"],
             )
             for m in messages
         ],
     )
 
 
+_ASCII_NOT_GSM7 = frozenset(map(chr, range(128))) - GSM7_BASIC - GSM7_EXTENSION
+
+
 def _encoding(body):
+    if body.isascii():
+        return Encoding.PLAIN if _ASCII_NOT_GSM7.isdisjoint(body) else Encoding.UNICODE
     return Encoding.PLAIN if is_gsm7(body) else Encoding.UNICODE
 
 
-def _message(campaign, template, conversations, recipient, outcome, now):
+def _message(campaign, common, conversations, recipient, outcome, now):
     answer = outcome.answer
-    body = getattr(recipient, "body", None) or body_for(campaign, recipient)
-    message = Message(
-        conversation_id=conversations[recipient.phone_number],
-        direction=Direction.OUTBOUND,
-        body=body,
-        status=outcome.status,
-        template=template,
-        variables=list(recipient.variables or []),
-        sender=template.sender_id or settings.EXOTEL_SENDER_ID,
-        sms_type=campaign.sms_type,
-        encoding=_encoding(body),
-        segments=recipient.segments,
-        source=MessageSource.CAMPAIGN,
-        campaign=campaign,
-        attempts=1,
-        last_attempt_at=now,
-        created_by_id=campaign.created_by_id,
-        error_code=outcome.error_code,
-        error_message=outcome.error_message,
-    )
+    body = recipient.body or body_for(campaign, recipient)
+    values = {
+        **common,
+        "conversation_id": conversations[recipient.phone_number],
+        "body": body,
+        "status": outcome.status,
+        "variables": list(recipient.variables or []),
+        "encoding": _encoding(body),
+        "segments": recipient.segments,
+        "error_code": outcome.error_code,
+        "error_message": outcome.error_message,
+    }
     if answer is not None:
         report = _report(answer)
-        message.sid = answer.sid
-        message.sent_at = now
-        message.detailed_status = report.detailed_status
-        message.detailed_status_code = report.code
-        message.sms_units = report.sms_units
-        message.price = report.price
+        values.update(
+            sid=answer.sid,
+            sent_at=now,
+            detailed_status=report.detailed_status,
+            detailed_status_code=report.code,
+            sms_units=report.sms_units,
+            price=report.price,
+        )
         if outcome.status == MessageStatus.DELIVERED:
-            message.delivered_at = report.occurred_at or now
-    return message
+            values["delivered_at"] = report.occurred_at or now
+    return MessageRow(values)
 
 
 def _requeue(retry):
@@ -737,9 +833,7 @@ def expire_batch(batch_id, note=UNKNOWN_NOTE) -> int:
         ):
             return 0
         batch = CampaignBatch.objects.select_related("campaign__template").get(pk=batch_id)
-        recipients = list(
-            CampaignRecipient.objects.filter(batch_id=batch_id, state=RecipientState.SENDING)
-        )
+        recipients = load_recipients(batch_id)
         outcome = Outcome(MessageStatus.UNKNOWN, RecipientState.UNKNOWN, note=note[:255])
         create_messages(batch.campaign, [(r, outcome) for r in recipients])
         AuditLog.objects.create(

@@ -5,7 +5,7 @@ status, API code and text from Exotel's error table (shared/seeds/004_*).
 """
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from exotel_client.encoding import MAX_BODY_LENGTH
 from exotel_client.sandbox.config import SandboxConfig
@@ -34,7 +34,7 @@ class Rejected(Exception):
 class Outgoing:
     """One message a valid request asks for."""
 
-    to: str
+    to: str | None
     sender: str
     body: str
     sms_type: str | None = None
@@ -69,24 +69,31 @@ def parse_bulksend(pairs: list[tuple[str, str]], config: SandboxConfig) -> list[
         raise Rejected(400, 40201, "Invalid parameters: Messages is a mandatory field")
     if len(items) > MAX_BATCH:
         raise Rejected(400, 40400, "Not more than 100 SMSs are allowed in one API request.")
-    outgoing = [_bulk_item(item, params, config) for item in items]
-    accepted = [replace(out, to=to) for out in outgoing if (to := national_number(out.to))]
+    senders: dict[str | None, str] = {}  # one From for the whole request, usually
+    outgoing = [_bulk_item(item, params, config, senders) for item in items]
+    accepted = [out for out in outgoing if out.to is not None]
     if not accepted:
-        _refuse_numbers([out.to for out in outgoing])
+        _refuse_numbers([item.get("To", "") for item in items])
     return accepted
 
 
-def _bulk_item(item: dict[str, str], params: dict[str, str], config: SandboxConfig) -> Outgoing:
-    """One dynamic-bulk entry; its own From/SmsType/DltTemplateId win over the top level."""
+def _bulk_item(
+    item: dict[str, str], params: dict[str, str], config: SandboxConfig, senders: dict
+) -> Outgoing:
+    """One dynamic-bulk entry; its own From/SmsType/DltTemplateId win over the top level.
+    An invalid number gives ``to=None`` (Exotel skips it, and takes the rest)."""
     body = item.get("Body", "")
     if not body:
         raise Rejected(400, 40202, "Message body is invalid.")
     _check_body(body, params)
-    sender = _sender(item.get("From", params.get("From")), config)
+    given = item.get("From", params.get("From"))
+    sender = senders.get(given)
+    if sender is None:
+        sender = senders[given] = _sender(given, config)
     sms_type = item.get("SmsType", params.get("SmsType"))
     template_id = item.get("DltTemplateId", params.get("DltTemplateId"))
     common = _common(params, sms_type, template_id)
-    return Outgoing(item.get("To", ""), sender, body, **common)
+    return Outgoing(national_number(item.get("To", "")), sender, body, **common)
 
 
 def _common(params: dict[str, str], sms_type: str | None, template_id: str | None) -> dict:

@@ -9,7 +9,7 @@ import binascii
 import hmac
 import re
 import time
-from urllib.parse import parse_qsl
+from urllib.parse import unquote
 
 from exotel_client.sandbox.api import Rejected, parse_bulksend, parse_send
 from exotel_client.sandbox.config import SandboxConfig
@@ -23,6 +23,8 @@ VERSIONED = re.compile(r"^/(?P<version>[^/]+)/(?P<rest>.*)$")
 ACCOUNT = re.compile(r"^Accounts/(?P<sid>[^/]*)/?(?P<rest>.*)$")
 DETAILS = re.compile(r"^sms/messages/(?P<sid>[^/]+?)(?:\.json)?$", re.IGNORECASE)
 AUTH_REQUIRED = "Authentication is required to view this page."
+MAX_CACHED_KEYS = 4096
+_KEYS: dict[str, str] = {}
 
 
 class ExotelEndpoints:
@@ -89,9 +91,7 @@ class ExotelEndpoints:
         if method == "POST" and action == "sms/send":
             return self._send(_form(body))
         if method == "POST" and action == "sms/bulksend":
-            return [
-                self._lifecycle.accept(item) for item in parse_bulksend(_form(body), self._config)
-            ]
+            return self._lifecycle.accept_many(parse_bulksend(_form(body), self._config))
         details = DETAILS.match(rest)
         if method == "GET" and details:
             return self._details(details.group("sid"))
@@ -104,7 +104,7 @@ class ExotelEndpoints:
         refusal = None if as_list else http_error_for(outgoing[0].to)
         if refusal is not None:
             raise Rejected(refusal.status, refusal.code, refusal.message)
-        answers = [self._lifecycle.accept(item) for item in outgoing]
+        answers = self._lifecycle.accept_many(outgoing)
         return answers if as_list else answers[0]
 
     def _details(self, sid: str):
@@ -133,8 +133,27 @@ def _split_path(path: str) -> tuple[str, str]:
 
 
 def _form(body: bytes) -> list[tuple[str, str]]:
-    """Form pairs in order, blanks kept (``From=`` must be told apart from no ``From``)."""
-    return parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+    """Form pairs in order, blanks kept (``From=`` must be told apart from no ``From``).
+
+    What ``parse_qsl(text, keep_blank_values=True)`` returns, faster for bulk bodies: keys
+    (``Messages%5B7%5D%5BTo%5D``) repeat from request to request, so they are decoded once.
+    """
+    pairs = []
+    for field in body.decode("utf-8", errors="replace").split("&"):
+        if not field:
+            continue
+        key, _, value = field.partition("=")
+        name = _KEYS.get(key)
+        if name is None:
+            name = _decode(key)
+            if len(_KEYS) < MAX_CACHED_KEYS:
+                _KEYS[key] = name
+        pairs.append((name, _decode(value) if "%" in value or "+" in value else value))
+    return pairs
+
+
+def _decode(text: str) -> str:
+    return unquote(text.replace("+", " "), errors="replace")
 
 
 def _error_reply(error: HttpError, as_json: bool) -> Reply:

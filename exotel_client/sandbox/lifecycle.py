@@ -4,7 +4,7 @@ import time
 import uuid
 from typing import Any
 
-from exotel_client.encoding import analyse_body
+from exotel_client.encoding import GSM7_BASIC, GSM7_EXTENSION, analyse_body
 from exotel_client.sandbox.api import Outgoing
 from exotel_client.sandbox.callbacks import CallbackCourier
 from exotel_client.sandbox.config import SandboxConfig
@@ -41,16 +41,21 @@ class MessageLifecycle:
 
     def accept(self, outgoing: Outgoing) -> dict[str, Any]:
         """Store a queued message and answer its ``SMSMessage`` as it was on arrival."""
-        message = self._new_message(outgoing)
-        with self._state.lock:
-            self._state.add_message(message)
-            answer = sms_message(message)
-        self._schedule(message.sid, 0)
-        return answer
+        return self.accept_many([outgoing])[0]
 
-    def _new_message(self, outgoing: Outgoing) -> SandboxMessage:
-        # The fate is decided now so the outcome never depends on timing.
+    def accept_many(self, outgoing: list[Outgoing]) -> list[dict[str, Any]]:
+        """``accept`` for every message of one request: one lock, one scheduled walk."""
         templates = self._state.template_patterns()
+        created = now_ist()
+        messages = [self._new_message(item, templates, created) for item in outgoing]
+        with self._state.lock:
+            self._state.add_messages(messages)
+            answers = [sms_message(message) for message in messages]
+        self._schedule([message.sid for message in messages], 0)
+        return answers
+
+    def _new_message(self, outgoing: Outgoing, templates, created) -> SandboxMessage:
+        # The fate is decided now so the outcome never depends on timing.
         rejection = dlt_rejection(templates, outgoing.dlt_template_id, outgoing.body)
         message = SandboxMessage(
             sid=uuid.uuid4().hex,
@@ -58,9 +63,9 @@ class MessageLifecycle:
             sender=outgoing.sender,
             to=outgoing.to,
             body=outgoing.body,
-            units=analyse_body(outgoing.body).segments,
+            units=segment_count(outgoing.body),
             final_code=rejection or final_code_for(outgoing.to),
-            created=now_ist(),
+            created=created,
             status_callback=outgoing.status_callback,
             custom_field=outgoing.custom_field,
             dlt_template_id=outgoing.dlt_template_id,
@@ -69,23 +74,29 @@ class MessageLifecycle:
         message.history.append({"status": "queued", "code": message.code, "at": time.time()})
         return message
 
-    def _schedule(self, sid: str, step: int) -> None:
+    def _schedule(self, sids: list[str], step: int) -> None:
+        """The next step of these messages (one request's, walking together) is due later."""
         delay = self._config.callback_delay / STEPS
-        self._scheduler.call_later(delay, lambda: self._advance(sid, step))
+        self._scheduler.call_later(delay, lambda: self._advance(sids, step))
 
-    def _advance(self, sid: str, step: int) -> None:
+    def _advance(self, sids: list[str], step: int) -> None:
+        final = step == STEPS - 1
+        deliveries, walking = [], []
         with self._state.lock:
-            message = self._state.get_message(sid)
-            if message is None:  # forgotten by a reset
-                return
-            final = step == STEPS - 1
-            _apply(message, message.final_code if final else (SENDING, SUBMITTED)[step])
-            fields = self._callback_fields(message, final)
+            for sid in sids:
+                message = self._state.get_message(sid)
+                if message is None:  # forgotten by a reset
+                    continue
+                _apply(message, message.final_code if final else (SENDING, SUBMITTED)[step])
+                fields = self._callback_fields(message, final)
+                if fields:
+                    deliveries.append((sid, message.status_callback, fields))
+                walking.append(sid)
             self._state.notify_changed()
-        if fields:
-            self._courier.deliver(sid, message.status_callback, fields)
-        if not final:
-            self._schedule(sid, step + 1)
+        for sid, url, fields in deliveries:
+            self._courier.deliver(sid, url, fields)
+        if walking and not final:
+            self._schedule(walking, step + 1)
 
     def _callback_fields(self, message: SandboxMessage, final: bool):
         """Form fields of the StatusCallback, or None when none is due."""
@@ -103,6 +114,17 @@ class MessageLifecycle:
         if message.custom_field:
             fields.append(("CustomField", message.custom_field))
         return fields
+
+
+# Plain ASCII in one part needs no full analysis (most messages); else count properly.
+_ASCII_OUTSIDE_GSM7 = frozenset(map(chr, range(128))) - (GSM7_BASIC - GSM7_EXTENSION)
+
+
+def segment_count(body: str) -> int:
+    """Segments of ``body``, as ``analyse_body`` counts them."""
+    if len(body) <= 160 and body.isascii() and _ASCII_OUTSIDE_GSM7.isdisjoint(body):
+        return 1 if body else 0
+    return analyse_body(body).segments
 
 
 def _apply(message: SandboxMessage, code: int) -> None:

@@ -145,6 +145,12 @@ class SandboxState:
             self._messages[message.sid] = message
             self._changed.notify_all()
 
+    def add_messages(self, messages: list[SandboxMessage]) -> None:
+        with self.lock:
+            for message in messages:
+                self._messages[message.sid] = message
+            self._changed.notify_all()
+
     def get_message(self, sid: str) -> SandboxMessage | None:
         with self.lock:
             return self._messages.get(sid)
