@@ -9,6 +9,7 @@ from django.urls import path
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from .admin_insight import PRIVACY_ACTIONS, AuditedChangesMixin
 from .admin_mixins import AppendOnlyAdminMixin, ViewOnlyAdminMixin
 from .models import (
     AuditLog,
@@ -29,6 +30,7 @@ from .models import (
     WebhookEvent,
 )
 from .services import consent, dlt, flows, keywords, replies, template_health
+from .services.audit import record_action
 from .services.exports import stream_csv
 from .services.sending import RESENDABLE, SendRefused, resend_message
 from .services.webhook_events import replay_webhook_event
@@ -111,7 +113,7 @@ class ConversationAdmin(admin.ModelAdmin):
     )
     raw_id_fields = ("assignee",)
     inlines = (MessageInline,)
-    actions = ("export_csv", opt_out_numbers, opt_in_numbers)
+    actions = ("export_csv", opt_out_numbers, opt_in_numbers, *PRIVACY_ACTIONS)
 
     @admin.display(description="last message")
     def last_message_preview(self, obj):
@@ -123,6 +125,7 @@ class ConversationAdmin(admin.ModelAdmin):
         rows = queryset.values_list(
             "phone_number", "contact_name", "message_count", "unread_count", "last_activity_at"
         ).iterator()
+        record_action("export", request=request, target="conversations.csv")
         return stream_csv("conversations.csv", header, rows)
 
 
@@ -234,6 +237,7 @@ class MessageAdmin(admin.ModelAdmin):
             "detailed_status_code",
             "sid",
         ).iterator()
+        record_action("export", request=request, target="messages.csv")
         return stream_csv("messages.csv", header, rows)
 
 
@@ -264,7 +268,7 @@ class TemplateTestForm(forms.Form):
 
 
 @admin.register(DltTemplate)
-class DltTemplateAdmin(admin.ModelAdmin):
+class DltTemplateAdmin(AuditedChangesMixin, admin.ModelAdmin):
     form = DltTemplateForm
     list_display = (
         "name",
@@ -381,6 +385,7 @@ class OptOutAdmin(admin.ModelAdmin):
             raise PermissionDenied
         queryset = OptOut.objects.all() if request.GET.get("history") == "1" else None
         rows = consent.opt_out_rows(queryset).iterator()
+        record_action("export", request=request, target="opt-outs.csv")
         return stream_csv("opt-outs.csv", consent.EXPORT_HEADER, rows)
 
     def get_readonly_fields(self, request, obj=None):
@@ -416,6 +421,7 @@ class OptOutAdmin(admin.ModelAdmin):
         rows = queryset.values_list(
             "phone_number", "source", "keyword", "created_at", "revoked_at"
         ).iterator()
+        record_action("export", request=request, target="opt-outs.csv")
         return stream_csv("opt-outs.csv", header, rows)
 
 
@@ -456,7 +462,7 @@ class AuditLogAdmin(AppendOnlyAdminMixin, admin.ModelAdmin):
     """Append-only: nobody adds, changes or deletes entries here."""
 
     list_display = ("created_at", "actor", "action", "target", "remote_addr")
-    list_filter = ("action", "created_at")
+    list_filter = ("action", "actor", "created_at")
     search_fields = ("target", "action", "actor__username")
     date_hierarchy = "created_at"
     readonly_fields = ("created_at", "actor", "action", "target", "detail", "remote_addr")
@@ -670,6 +676,7 @@ class ConsentEventAdmin(AppendOnlyAdminMixin, admin.ModelAdmin):
         rows = queryset.values_list(
             "created_at", "phone_number", "kind", "source", "changed", "keyword", "note"
         ).iterator()
+        record_action("export", request=request, target="consent-ledger.csv")
         return stream_csv("consent-ledger.csv", header, rows)
 
 

@@ -21,6 +21,7 @@ from .models import (
     RecipientState,
 )
 from .services import campaign_audience, campaign_reports, campaigns
+from .services.audit import record_action
 from .services.exports import stream_csv
 from .services.sending import SendRefused
 
@@ -363,6 +364,7 @@ class CampaignAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request, campaign):
             raise PermissionDenied
         rows = campaign_reports.export_rows(campaign)
+        record_action("export", request=request, target=f"campaign-{campaign.pk}.csv")
         return stream_csv(f"campaign-{campaign.pk}.csv", campaign_reports.EXPORT_HEADER, rows)
 
 

@@ -35,3 +35,11 @@ urlpatterns += [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]
+
+# Insight (issue 8): the supervisors' dashboard (staff) and the health check (no auth).
+from conversations.dashboard.health_view import healthz  # noqa: E402
+
+urlpatterns += [
+    path("dashboard/", include("conversations.dashboard.urls")),
+    path("healthz", healthz, name="healthz"),
+]

@@ -27,3 +27,23 @@ def record_action(action, *, actor=None, target="", request=None, **detail):
         detail=detail,
         remote_addr=client_address(request),
     )
+
+
+# Sign-ins (issue 8): Django's auth signals, connected once from the app's ready().
+
+
+def _logged_in(sender, request, user, **kwargs):
+    record_action("login", actor=user, request=request, target=user.get_username())
+
+
+def _login_failed(sender, credentials, request=None, **kwargs):
+    # Only the username tried: never the password (Django already blanks it in `credentials`).
+    username = str(credentials.get("username", ""))[:120]
+    record_action("login_failed", request=request, target=username)
+
+
+def connect_signals():
+    from django.contrib.auth.signals import user_logged_in, user_login_failed
+
+    user_logged_in.connect(_logged_in, dispatch_uid="audit_login")
+    user_login_failed.connect(_login_failed, dispatch_uid="audit_login_failed")

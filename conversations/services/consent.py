@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from ..models import ConsentEvent, ConsentKind, OptOut, OptOutSource
 from ..phone import normalise_phone
+from .audit import record_action
 
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 PHONE_HEADERS = {"phone", "phone_number", "number", "mobile", "msisdn"}
@@ -43,6 +44,9 @@ def opt_out(
     phone_number = normalise_phone(phone_number)
     with transaction.atomic():
         opt_out_row, changed = _open_opt_out(phone_number, source, keyword, message, user)
+        record_action(
+            "opt_out", actor=_person(user), target=phone_number, source=source, changed=changed
+        )
         _record(
             phone_number,
             ConsentKind.OPT_OUT,
@@ -87,6 +91,9 @@ def opt_in(
     with transaction.atomic():
         closed = OptOut.objects.filter(phone_number=phone_number, revoked_at__isnull=True).update(
             revoked_at=timezone.now(), revoked_by=_person(user), revoked_source=source
+        )
+        record_action(
+            "opt_in", actor=_person(user), target=phone_number, source=source, changed=bool(closed)
         )
         _record(
             phone_number,

@@ -32,6 +32,7 @@ from ..models import (
 )
 from ..phone import normalise_phone
 from . import consent, dlt
+from .audit import record_action
 from .exotel import get_exotel_client
 from .schedule import next_promotional_window
 from .status_callbacks import ExotelStatus, apply_status, record_transition
@@ -73,6 +74,7 @@ def send_message(
     source=MessageSource.API,
     conversation=None,
     resent_from=None,
+    audit_action="send",
     send_after=None,
 ) -> Message:
     """Validate, store and enqueue one outbound SMS. Raises SendRefused with a clear reason.
@@ -106,6 +108,8 @@ def send_message(
             created_by=user if getattr(user, "is_authenticated", False) else None,
         )
         note_new_message(message)
+        if message.created_by_id:  # a person's action (issue 8), not keyword or flow replies
+            record_action(audit_action, actor=user, target=phone, message=message.pk, source=source)
         if hold_until is None:
             enqueue_send(message)
     return message
@@ -121,7 +125,7 @@ def send_reply(to, body=None, *, user=None, source=MessageSource.API, **options)
     # lock is free again.
     reply_locks.ensure_may_send(to, user)
     try:
-        message = send_message(to, body, user=user, source=source, **options)
+        message = send_message(to, body, user=user, source=source, audit_action="reply", **options)
     finally:
         reply_locks.release_number(to, user)
     clear_attention(message.conversation, user=user)

@@ -1,0 +1,449 @@
+"""The supervisors' dashboard (issue 8): every number is one aggregate query in the database.
+
+Days and hours are India Standard Time. A date range is inclusive of both ends; a message
+belongs to the day it was created. Definitions (shared with the DLT template admin, see
+`template_health`):
+
+- sent: outbound messages created (whatever became of them);
+- delivered: status delivered, or sent (Exotel's final "sent" without a handset receipt);
+- failed: status failed or failed-dnd;
+- delivery rate: delivered over messages with a final status at Exotel;
+- DLT rejections: messages whose DetailedStatusCode is a DLT scrubbing code (230xx-232xx);
+- first agent reply: an outbound message written by a person (`created_by`) in a conversation
+  with an inbound message since that person's (or any person's) previous reply; the wait runs
+  from the earliest such inbound message;
+- resolution: the conversation's close (`closed_at`, `closed_by`, issue 6), timed from the
+  customer's first inbound message before it;
+- stuck: outbound messages without a final status older than `RECONCILE_AFTER_MINUTES`
+  (scheduled promotional messages are held on purpose and not counted), whatever the range.
+
+No function loops over rows: each returns a few dozen aggregated rows at most.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db.models import (
+    Avg,
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    Min,
+    OuterRef,
+    Q,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Coalesce, ExtractHour, TruncDate
+from django.utils import timezone
+
+from exotel_client import DLT_REJECTION_CODES
+
+from ..models import Conversation, Direction, Message, MessageStatus, OptOut
+from .template_health import DELIVERED, FINAL_AT_EXOTEL
+
+IST = ZoneInfo("Asia/Kolkata")
+DEFAULT_DAYS = 30
+MAX_DAYS = 366
+FAILED = (MessageStatus.FAILED, MessageStatus.FAILED_DND)
+NOT_STUCK = (*FINAL_AT_EXOTEL, MessageStatus.SCHEDULED)
+EPOCH = datetime(1970, 1, 1, tzinfo=IST)
+
+
+@dataclass(frozen=True)
+class DateRange:
+    start: date
+    end: date
+
+    @property
+    def since(self) -> datetime:
+        return datetime.combine(self.start, time.min, tzinfo=IST)
+
+    @property
+    def until(self) -> datetime:
+        return datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=IST)
+
+    @property
+    def days(self) -> list[date]:
+        return [self.start + timedelta(days=n) for n in range((self.end - self.start).days + 1)]
+
+
+def today_ist(now=None) -> date:
+    return (now or timezone.now()).astimezone(IST).date()
+
+
+def default_range(now=None) -> DateRange:
+    end = today_ist(now)
+    return DateRange(end - timedelta(days=DEFAULT_DAYS - 1), end)
+
+
+def _rate(delivered, finished):
+    return round(100.0 * delivered / finished, 1) if finished else None
+
+
+def _outbound(r):
+    return Message.objects.filter(
+        direction=Direction.OUTBOUND, created_at__gte=r.since, created_at__lt=r.until
+    )
+
+
+def _inbound(r):
+    return Message.objects.filter(
+        direction=Direction.INBOUND, created_at__gte=r.since, created_at__lt=r.until
+    )
+
+
+def _delivery_counts():
+    return {
+        "sent": Count("id"),
+        "finished": Count("id", filter=Q(status__in=FINAL_AT_EXOTEL)),
+        "delivered": Count("id", filter=Q(status__in=DELIVERED)),
+        "failed": Count("id", filter=Q(status__in=FAILED)),
+    }
+
+
+def outbound_per_day(r: DateRange) -> list[dict]:
+    """One row per day of the range (zeros included): sent, delivered, failed."""
+    found = {
+        row["day"]: row
+        for row in _outbound(r)
+        .annotate(day=TruncDate("created_at", tzinfo=IST))
+        .values("day")
+        .annotate(
+            sent=Count("id"),
+            delivered=Count("id", filter=Q(status__in=DELIVERED)),
+            failed=Count("id", filter=Q(status__in=FAILED)),
+        )
+        .order_by("day")
+    }
+    empty = {"sent": 0, "delivered": 0, "failed": 0}
+    return [{"day": day, **{k: found.get(day, empty)[k] for k in empty}} for day in r.days]
+
+
+def delivery_by_template(r: DateRange) -> list[dict]:
+    rows = (
+        _outbound(r)
+        .filter(template__isnull=False)
+        .values("template_id", "template__name", "template__template_id")
+        .annotate(
+            **_delivery_counts(),
+            dlt_rejections=Count("id", filter=Q(detailed_status_code__in=DLT_REJECTION_CODES)),
+        )
+        .order_by("-sent", "template__name")
+    )
+    return [
+        {
+            "template": row["template__name"],
+            "dlt_template_id": row["template__template_id"],
+            "sent": row["sent"],
+            "finished": row["finished"],
+            "delivered": row["delivered"],
+            "failed": row["failed"],
+            "rate": _rate(row["delivered"], row["finished"]),
+            "dlt_rejections": row["dlt_rejections"],
+        }
+        for row in rows
+    ]
+
+
+def delivery_by_sender(r: DateRange) -> list[dict]:
+    rows = _outbound(r).values("sender").annotate(**_delivery_counts()).order_by("-sent", "sender")
+    return [{**row, "rate": _rate(row["delivered"], row["finished"])} for row in rows]
+
+
+def failures_by_reason(r: DateRange) -> list[dict]:
+    """Failed messages by Exotel's DetailedStatusCode / DetailedStatus."""
+    return list(
+        _outbound(r)
+        .filter(status__in=FAILED)
+        .values("detailed_status_code", "detailed_status")
+        .annotate(count=Count("id"))
+        .order_by("-count", "detailed_status_code")
+    )
+
+
+def dlt_rejections_by_template(r: DateRange) -> list[dict]:
+    rows = (
+        _outbound(r)
+        .filter(detailed_status_code__in=DLT_REJECTION_CODES)
+        .values("template__name", "template__template_id", "detailed_status_code")
+        .annotate(count=Count("id"))
+        .order_by("-count", "template__name", "detailed_status_code")
+    )
+    return [
+        {
+            "template": row["template__name"] or "(no template)",
+            "dlt_template_id": row["template__template_id"] or "",
+            "code": row["detailed_status_code"],
+            "count": row["count"],
+        }
+        for row in rows
+    ]
+
+
+def inbound_by_hour(r: DateRange) -> list[dict]:
+    """Inbound messages by hour of the day (IST), 0-23, summed over the range."""
+    found = dict(
+        _inbound(r)
+        .annotate(hour=ExtractHour("created_at", tzinfo=IST))
+        .values_list("hour")
+        .annotate(count=Count("id"))
+        .order_by()
+    )
+    return [{"hour": hour, "count": found.get(hour, 0)} for hour in range(24)]
+
+
+def replies_per_campaign(r: DateRange) -> list[dict]:
+    """Campaign messages sent in the range and the replies linked to them (issue 7)."""
+    rows = (
+        Message.objects.filter(
+            campaign__isnull=False, created_at__gte=r.since, created_at__lt=r.until
+        )
+        .values("campaign_id", "campaign__name")
+        .annotate(
+            sent=Count("id", filter=Q(direction=Direction.OUTBOUND)),
+            replies=Count("id", filter=Q(direction=Direction.INBOUND)),
+        )
+        .order_by("-replies", "campaign__name")
+    )
+    return [
+        {
+            "campaign": row["campaign__name"],
+            "sent": row["sent"],
+            "replies": row["replies"],
+            "reply_rate": _rate(row["replies"], row["sent"]),
+        }
+        for row in rows
+    ]
+
+
+def _seconds(value):
+    """A duration from the database (timedelta, or microseconds on some backends) in seconds."""
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        return round(value.total_seconds())
+    return round(float(value) / 1_000_000)
+
+
+def first_reply_times(r: DateRange) -> list[dict]:
+    """Per agent: replies that answered a waiting customer, and the average wait (seconds)."""
+    person_outbound = Message.objects.filter(
+        conversation=OuterRef("conversation"),
+        direction=Direction.OUTBOUND,
+        created_by__isnull=False,
+        created_at__lt=OuterRef("created_at"),
+    )
+    previous_reply = Subquery(person_outbound.order_by("-created_at").values("created_at")[:1])
+    waiting_since = Subquery(
+        Message.objects.filter(
+            conversation=OuterRef("conversation"),
+            direction=Direction.INBOUND,
+            created_at__lt=OuterRef("created_at"),
+            created_at__gt=OuterRef("previous_at"),
+        )
+        .order_by("created_at")
+        .values("created_at")[:1]
+    )
+    rows = (
+        _outbound(r)
+        .filter(created_by__isnull=False)
+        .annotate(previous_at=Coalesce(previous_reply, Value(EPOCH)))
+        .annotate(waited_from=waiting_since)
+        .filter(waited_from__isnull=False)
+        .values("created_by__username")
+        .annotate(
+            replies=Count("id"),
+            average=Avg(
+                ExpressionWrapper(F("created_at") - F("waited_from"), output_field=DurationField())
+            ),
+        )
+        .order_by("created_by__username")
+    )
+    return [
+        {
+            "agent": row["created_by__username"],
+            "replies": row["replies"],
+            "average_seconds": _seconds(row["average"]),
+        }
+        for row in rows
+    ]
+
+
+def resolution_times(r: DateRange) -> list[dict]:
+    """Per agent who closed conversations in the range: how many, and the average time from
+    the customer's first inbound message to the close (seconds)."""
+    first_inbound = Subquery(
+        Message.objects.filter(
+            conversation=OuterRef("pk"),
+            direction=Direction.INBOUND,
+            created_at__lte=OuterRef("closed_at"),
+        )
+        .order_by("created_at")
+        .values("created_at")[:1]
+    )
+    rows = (
+        Conversation.objects.filter(
+            closed_at__gte=r.since, closed_at__lt=r.until, closed_by__isnull=False
+        )
+        .annotate(opened_at=first_inbound)
+        .filter(opened_at__isnull=False)
+        .values("closed_by__username")
+        .annotate(
+            resolved=Count("id"),
+            average=Avg(
+                ExpressionWrapper(F("closed_at") - F("opened_at"), output_field=DurationField())
+            ),
+        )
+        .order_by("closed_by__username")
+    )
+    return [
+        {
+            "agent": row["closed_by__username"],
+            "resolved": row["resolved"],
+            "average_seconds": _seconds(row["average"]),
+        }
+        for row in rows
+    ]
+
+
+def opt_outs_per_day(r: DateRange) -> list[dict]:
+    found = dict(
+        OptOut.objects.filter(created_at__gte=r.since, created_at__lt=r.until)
+        .annotate(day=TruncDate("created_at", tzinfo=IST))
+        .values_list("day")
+        .annotate(count=Count("id"))
+        .order_by()
+    )
+    return [{"day": day, "count": found.get(day, 0)} for day in r.days]
+
+
+def opt_outs_per_campaign(r: DateRange) -> list[dict]:
+    """Opt-outs whose STOP message was a reply linked to a campaign."""
+    rows = (
+        OptOut.objects.filter(
+            created_at__gte=r.since, created_at__lt=r.until, message__campaign__isnull=False
+        )
+        .values("message__campaign__name")
+        .annotate(count=Count("id"))
+        .order_by("-count", "message__campaign__name")
+    )
+    return [{"campaign": row["message__campaign__name"], "count": row["count"]} for row in rows]
+
+
+def stuck_cutoff(now=None) -> datetime:
+    return (now or timezone.now()) - timedelta(minutes=settings.RECONCILE_AFTER_MINUTES)
+
+
+def stuck_messages(now=None) -> list[dict]:
+    """Outbound messages without a final status, created before the reconcile delay."""
+    return list(
+        Message.objects.filter(direction=Direction.OUTBOUND, created_at__lt=stuck_cutoff(now))
+        .exclude(status__in=NOT_STUCK)
+        .values("status")
+        .annotate(count=Count("id"), oldest=Min("created_at"))
+        .order_by("-count", "status")
+    )
+
+
+@dataclass(frozen=True)
+class Panel:
+    key: str
+    title: str
+    columns: tuple[str, ...]
+    compute: object  # (DateRange) -> list[dict]
+    note: str = ""
+
+
+PANELS = {
+    panel.key: panel
+    for panel in (
+        Panel(
+            "outbound",
+            "Messages sent, delivered and failed per day",
+            ("day", "sent", "delivered", "failed"),
+            outbound_per_day,
+        ),
+        Panel(
+            "templates",
+            "Delivery rate by template",
+            (
+                "template",
+                "dlt_template_id",
+                "sent",
+                "finished",
+                "delivered",
+                "failed",
+                "rate",
+                "dlt_rejections",
+            ),
+            delivery_by_template,
+        ),
+        Panel(
+            "senders",
+            "Delivery rate by sender id",
+            ("sender", "sent", "finished", "delivered", "failed", "rate"),
+            delivery_by_sender,
+        ),
+        Panel(
+            "failures",
+            "Failures by Exotel reason",
+            ("detailed_status_code", "detailed_status", "count"),
+            failures_by_reason,
+        ),
+        Panel(
+            "dlt",
+            "DLT rejections per template",
+            ("template", "dlt_template_id", "code", "count"),
+            dlt_rejections_by_template,
+        ),
+        Panel("inbound", "Inbound messages by hour (IST)", ("hour", "count"), inbound_by_hour),
+        Panel(
+            "campaigns",
+            "Replies per campaign",
+            ("campaign", "sent", "replies", "reply_rate"),
+            replies_per_campaign,
+        ),
+        Panel(
+            "first_reply",
+            "Time to first agent reply",
+            ("agent", "replies", "average_seconds"),
+            first_reply_times,
+        ),
+        Panel(
+            "resolution",
+            "Time to resolution (conversation closed)",
+            ("agent", "resolved", "average_seconds"),
+            resolution_times,
+        ),
+        Panel("optouts", "Opt-outs per day", ("day", "count"), opt_outs_per_day),
+        Panel(
+            "optout_campaigns",
+            "Opt-outs per campaign",
+            ("campaign", "count"),
+            opt_outs_per_campaign,
+        ),
+        Panel(
+            "stuck",
+            "Messages stuck without a final status",
+            ("status", "count", "oldest"),
+            lambda r: stuck_messages(),
+            note="Now, whatever the range: outbound and older than the reconcile delay.",
+        ),
+    )
+}
+
+
+def panel_rows(key, r: DateRange) -> list[dict]:
+    return PANELS[key].compute(r)
+
+
+def panel_table(key, r: DateRange):
+    """(header, rows as lists) of one panel, for CSV export."""
+    panel = PANELS[key]
+    return list(panel.columns), [
+        [row.get(column) for column in panel.columns] for row in panel.compute(r)
+    ]
