@@ -31,6 +31,11 @@ class Recurrence(models.TextChoices):
     MONTHLY = "monthly", "Every month"
 
 
+class RateUnit(models.TextChoices):
+    MESSAGES = "messages", "Messages per second"
+    SEGMENTS = "segments", "SMS segments (units) per second"
+
+
 class AudienceSource(models.TextChoices):
     CSV = "csv", "CSV upload"
     LIST = "list", "Pasted list"
@@ -65,7 +70,15 @@ class Campaign(models.Model):
     rate = models.FloatField(
         null=True,
         blank=True,
-        help_text="Messages per second across all workers. Blank: as fast as Exotel allows.",
+        help_text="How fast to send, across all workers together, in the unit below. "
+        "Blank: as fast as Exotel allows.",
+    )
+    rate_unit = models.CharField(
+        max_length=8,
+        choices=RateUnit.choices,
+        default=RateUnit.MESSAGES,
+        help_text="What the rate counts. Segments: a message of 3 SMS parts costs 3 (Exotel "
+        "bills and may throttle by parts), so long or Unicode messages go slower.",
     )
     status = models.CharField(
         max_length=12, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT
@@ -146,6 +159,7 @@ class RecipientState(models.TextChoices):
     FAILED = "failed", "Refused by Exotel"
     SKIPPED = "skipped", "Skipped"
     UNKNOWN = "unknown", "Outcome unknown"
+    REVIEW = "review", "Outcome unknown: needs review"
     CANCELLED = "cancelled", "Cancelled"
 
 
