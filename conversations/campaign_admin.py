@@ -132,7 +132,7 @@ class CampaignAdmin(admin.ModelAdmin):
                 "opted-out numbers are kept, skipped, with their reason.",
             },
         ),
-        ("Schedule and pace", {"fields": ("scheduled_at", "recurrence", "rate")}),
+        ("Schedule and pace", {"fields": ("scheduled_at", "recurrence", "rate", "rate_unit")}),
         ("Replies", {"fields": ("reply_window_hours",)}),
     )
     status_fields = (
@@ -175,7 +175,7 @@ class CampaignAdmin(admin.ModelAdmin):
         return (
             status,
             (None, {"fields": ("name", "template", "body", "variables")}),
-            ("Schedule and pace", {"fields": ("scheduled_at", "recurrence", "rate")}),
+            ("Schedule and pace", {"fields": ("scheduled_at", "recurrence", "rate", "rate_unit")}),
             ("Replies", {"fields": ("reply_window_hours",)}),
         )
 
@@ -267,7 +267,7 @@ class CampaignAdmin(admin.ModelAdmin):
         return format_html(
             '<progress value="{}" max="100" style="width:20em"></progress> {}% done &middot; '
             "{} recipients: {} pending, {} sent, {} delivered, {} failed, {} skipped, "
-            "{} unknown, {} cancelled &middot; {} replies &middot; "
+            "{} unknown ({} need review), {} cancelled &middot; {} replies &middot; "
             '<a href="{}">live progress</a> &middot; <a href="{}">preflight</a>',
             report["percent_done"],
             report["percent_done"],
@@ -278,6 +278,7 @@ class CampaignAdmin(admin.ModelAdmin):
             report["failed"],
             report["skipped"],
             report["unknown"],
+            report["needs_review"],
             report["cancelled"],
             report["replies"],
             reverse("campaign-progress", args=[obj.pk]),
@@ -290,7 +291,7 @@ class CampaignAdmin(admin.ModelAdmin):
         done = 0
         for campaign in queryset:
             try:
-                done += bool(change(campaign, user=request.user))
+                done += bool(change(campaign, user=request.user, request=request))
             except SendRefused as refused:
                 self.message_user(request, f"{campaign}: {refused.reason}", messages.ERROR)
         self.message_user(request, f"{done_text}: {done} campaign(s).", messages.SUCCESS)
@@ -342,7 +343,7 @@ class CampaignAdmin(admin.ModelAdmin):
             if not self.has_change_permission(request, campaign):
                 raise PermissionDenied
             try:
-                campaigns.start_campaign(campaign, user=request.user)
+                campaigns.start_campaign(campaign, user=request.user, request=request)
             except SendRefused as refused:
                 self.message_user(request, refused.reason, messages.ERROR)
             else:

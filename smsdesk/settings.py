@@ -245,6 +245,9 @@ CAMPAIGN_BATCH_LEASE_SECONDS = env.int("CAMPAIGN_BATCH_LEASE_SECONDS", default=1
 CAMPAIGN_STALL_SECONDS = env.int("CAMPAIGN_STALL_SECONDS", default=60)
 CAMPAIGN_TICK_SECONDS = env.float("CAMPAIGN_TICK_SECONDS", default=10.0)
 CAMPAIGN_REPLY_WINDOW_HOURS = env.int("CAMPAIGN_REPLY_WINDOW_HOURS", default=48)
+# Campaign messages whose send got no answer and no status callback for this long are marked
+# for an operator's review (they are never resent automatically).
+CAMPAIGN_UNKNOWN_REVIEW_HOURS = env.float("CAMPAIGN_UNKNOWN_REVIEW_HOURS", default=24.0)
 CAMPAIGN_MAX_RECIPIENTS = env.int("CAMPAIGN_MAX_RECIPIENTS", default=1_000_000)
 CAMPAIGN_API_MAX_RECIPIENTS = env.int("CAMPAIGN_API_MAX_RECIPIENTS", default=10_000)
 # Preflight: the cost of a segment when no recent Exotel price is known (INR), and the rate

@@ -573,6 +573,7 @@ def test_admin_creates_a_campaign_with_a_csv_and_starts_it_from_preflight(admin_
             "body": "",
             "variables": '["{name}", "{day}"]',
             "reply_window_hours": 48,
+            "rate_unit": "messages",
             "audience_csv": upload,
         },
     )
@@ -621,7 +622,15 @@ def test_admin_actions_pause_resume_cancel_duplicate(admin_client, enqueued):
         changelist, {"action": "duplicate_selected", "_selected_action": [campaign.pk]}
     )
     assert Campaign.objects.filter(source_campaign=campaign).count() == 1
-    assert AuditLog.objects.filter(action__startswith="campaign_").count() >= 5
+    entries = AuditLog.objects.filter(action__startswith="campaign_").order_by("id")
+    assert [e.action for e in entries] == [
+        "campaign_start",
+        "campaign_pause",
+        "campaign_resume",
+        "campaign_cancel",
+        "campaign_duplicate",
+    ]
+    assert {(e.actor.username, e.remote_addr) for e in entries} == {("admin", "127.0.0.1")}
 
 
 def test_progress_pages_need_a_login(client):
@@ -664,3 +673,190 @@ def test_the_inbound_pipeline_links_a_reply_to_its_campaign(sandbox, enqueued):
 
     reply.refresh_from_db()
     assert reply.campaign == campaign
+
+
+# --- Pacing by segments --------------------------------------------------------------------
+
+LONG_NOTICE = "Notice for {#var#}: " + "Please read the revised terms of your account. " * 7
+
+
+def long_notice(count, **options):
+    template = DltTemplateFactory(body=LONG_NOTICE)
+    body = LONG_NOTICE.replace("{#var#}", "Pune")
+    campaign = campaigns.create_campaign("Terms", template=template, body=body, **options)
+    campaign_audience.import_pasted(campaign, "\n".join(numbers(count)))
+    return campaign
+
+
+@pytest.fixture
+def reservations(monkeypatch):
+    """What the dispatcher reserves on the shared clock (no waiting)."""
+    counts = []
+
+    def reserve(campaign_id, rate, count):
+        counts.append((rate, count))
+        return 0.0
+
+    monkeypatch.setattr(rate_limit, "reserve", reserve)
+    return counts
+
+
+def test_a_rate_in_segments_reserves_each_batch_by_its_segments(sandbox, enqueued, reservations):
+    campaign = long_notice(25, rate=30, rate_unit="segments")
+    assert set(campaign.recipients.values_list("segments", flat=True)) == {3}
+    campaigns.start_campaign(campaign)
+
+    send_all(campaign)
+
+    # 30 segments a second, 1 s batches: 10 three-part messages a batch, each costing 30.
+    sizes = sorted(CampaignBatch.objects.values_list("size", flat=True))
+    assert sizes == [5, 10, 10]
+    assert sorted(count for _, count in reservations) == [15, 30, 30]
+    assert len(sandbox.state.messages()) == 25
+
+
+def test_a_rate_in_messages_reserves_messages(sandbox, enqueued, reservations):
+    campaign = long_notice(25, rate=10)
+    campaigns.start_campaign(campaign)
+
+    send_all(campaign)
+
+    assert sorted(CampaignBatch.objects.values_list("size", flat=True)) == [5, 10, 10]
+    assert [count for _, count in reservations] == [10, 10, 10, 10]  # the last finds 0 left
+
+
+def test_the_preflight_finish_time_counts_segments_when_the_rate_does(enqueued):
+    by_segments = long_notice(20, rate=10, rate_unit="segments")
+    by_messages = long_notice(0, rate=10)
+    campaign_audience.import_pasted(by_messages, "\n".join(numbers(20)))
+
+    assert campaign_reports.preflight(by_segments).duration_seconds == pytest.approx(6.0)
+    assert campaign_reports.preflight(by_messages).duration_seconds == pytest.approx(2.0)
+
+
+# --- Unknown outcomes: found again through CustomField ----------------------------------------
+
+
+@pytest.fixture
+def impatient_client(monkeypatch, sandbox):
+    """The app's Exotel client, giving up on an answer after 0.3 s."""
+    from conversations.services.exotel import get_exotel_client
+
+    client = get_exotel_client()
+    monkeypatch.setattr(client, "timeout", (2, 0.3))
+    monkeypatch.setattr(campaign_dispatch, "get_exotel_client", lambda: client)
+    return client
+
+
+def _timed_out_batch(sandbox, count):
+    """A bulk request that reached the sandbox but whose answer came too late."""
+    campaign = notice(count)
+    campaigns.start_campaign(campaign)
+    sandbox.add_fault(Fault(delay=1.0))
+    claimed = campaign_dispatch.claim_batch(campaign.pk, 100)
+    campaign_dispatch.send_batch(claimed)
+    assert sandbox.state.wait_for(lambda: len(sandbox.state.messages()) == count, timeout=10)
+    return campaign, claimed.batch
+
+
+def _callback(client, campaign, sandbox_message, status="sent", code="20005"):
+    with_fields = {
+        "SmsSid": sandbox_message.sid,
+        "To": sandbox_message.to,
+        "Status": status,
+        "DetailedStatusCode": code,
+        "CustomField": sandbox_message.custom_field,
+    }
+    assert client.post(campaign_callback_url(campaign.pk), with_fields).status_code == 200
+    event = WebhookEvent.objects.order_by("-id").first()
+    return webhook_events.process_webhook_event(event.pk)
+
+
+def test_a_timed_out_batch_carries_its_campaign_and_batch_in_custom_field(
+    sandbox, enqueued, impatient_client
+):
+    campaign, batch = _timed_out_batch(sandbox, 3)
+
+    recipients = CampaignRecipient.objects.filter(campaign=campaign)
+    assert set(recipients.values_list("state", flat=True)) == {RecipientState.UNKNOWN}
+    assert not Message.objects.filter(campaign=campaign, sid__isnull=False).exists()
+    assert {m.custom_field for m in sandbox.state.messages()} == {
+        f"campaign-{campaign.pk}-batch-{batch.pk}"
+    }
+
+
+def test_a_status_callback_links_an_unknown_message_by_custom_field(
+    sandbox, enqueued, impatient_client, client
+):
+    campaign, _ = _timed_out_batch(sandbox, 3)
+    first = sandbox.state.messages()[0]
+
+    outcome = _callback(client, campaign, first)
+
+    assert outcome == "delivered applied"
+    message = Message.objects.get(sid=first.sid)
+    assert message.status == MessageStatus.DELIVERED
+    assert message.conversation.phone_number == "+91" + first.to[1:]
+    recipient = message.campaign_recipient
+    assert recipient.state == RecipientState.SENT
+    others = CampaignRecipient.objects.filter(campaign=campaign).exclude(pk=recipient.pk)
+    assert set(others.values_list("state", flat=True)) == {RecipientState.UNKNOWN}
+    assert campaign_reports.progress(campaign)["unknown"] == 2
+
+
+def test_another_campaigns_callback_url_cannot_link_an_unknown_message(
+    sandbox, enqueued, impatient_client, client
+):
+    _timed_out_batch(sandbox, 1)
+    other = notice(0)
+
+    outcome = _callback(client, other, sandbox.state.messages()[0])
+
+    assert outcome.startswith(webhook_events.WAITING)
+    assert not Message.objects.filter(sid__isnull=False).exists()
+
+
+def test_a_callback_that_waited_for_its_batch_is_applied_once_the_batch_is_unknown(
+    sandbox, enqueued, client, settings
+):
+    settings.CAMPAIGN_BATCH_LEASE_SECONDS = 0
+    campaign = notice(2)
+    campaigns.start_campaign(campaign)
+    claimed = campaign_dispatch.claim_batch(campaign.pk, 100)  # the worker dies mid-request
+    early = {
+        "SmsSid": "f" * 32,
+        "To": "0" + claimed.recipients[0].phone_number[3:],
+        "Status": "sent",
+        "DetailedStatusCode": "20005",
+        "CustomField": f"campaign-{campaign.pk}-batch-{claimed.batch.pk}",
+    }
+    client.post(campaign_callback_url(campaign.pk), early)
+    event = WebhookEvent.objects.get()
+    assert webhook_events.process_webhook_event(event.pk).startswith(webhook_events.WAITING)
+
+    assert campaign_dispatch.recover_stale_batches() == 2
+
+    event.refresh_from_db()
+    assert event.processed_at is not None
+    message = Message.objects.get(sid="f" * 32)
+    assert (message.status, message.campaign_recipient.state) == (
+        MessageStatus.DELIVERED,
+        RecipientState.SENT,
+    )
+
+
+def test_messages_unknown_past_the_review_time_are_marked_for_review_not_resent(
+    sandbox, enqueued, impatient_client, settings
+):
+    settings.CAMPAIGN_UNKNOWN_REVIEW_HOURS = 6
+    campaign, _ = _timed_out_batch(sandbox, 3)
+
+    assert campaigns.tick(now=timezone.now() + timedelta(hours=5))["review"] == 0
+    assert campaigns.tick(now=timezone.now() + timedelta(hours=6, minutes=1))["review"] == 3
+
+    recipients = CampaignRecipient.objects.filter(campaign=campaign)
+    assert set(recipients.values_list("state", flat=True)) == {RecipientState.REVIEW}
+    report = campaign_reports.progress(campaign)
+    assert (report["needs_review"], report["pending"]) == (3, 0)
+    send_all(campaign)
+    assert len(sandbox.state.messages()) == 3  # nothing resent

@@ -12,7 +12,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..models import AudienceSource, Campaign, SmsType
+from ..models import AudienceSource, Campaign, RateUnit, SmsType
 from ..services import campaign_audience, campaign_reports, campaigns
 from ..services.exports import stream_csv
 from ..services.sending import SendRefused
@@ -74,6 +74,11 @@ class BulkSendSerializer(serializers.Serializer):
     sms_type = serializers.ChoiceField(choices=SmsType.choices, required=False)
     name = serializers.CharField(required=False, max_length=120)
     rate = serializers.FloatField(required=False, min_value=0.01, max_value=10_000)
+    rate_unit = serializers.ChoiceField(
+        choices=RateUnit.choices,
+        required=False,
+        help_text="What `rate` counts: messages (default) or SMS segments.",
+    )
     send_at = serializers.DateTimeField(required=False)
 
     def validate_recipients(self, value):
@@ -128,6 +133,10 @@ class ProgressSerializer(serializers.Serializer):
     failed = serializers.IntegerField()
     failed_dnd = serializers.IntegerField()
     unknown = serializers.IntegerField(help_text="Outcome unknown (a worker died mid-request).")
+    needs_review = serializers.IntegerField(
+        help_text="Recipients whose outcome stayed unknown past CAMPAIGN_UNKNOWN_REVIEW_HOURS: "
+        "an operator decides (they are never resent automatically)."
+    )
     skipped = serializers.IntegerField()
     skip_reasons = serializers.DictField(child=serializers.IntegerField())
     cancelled = serializers.IntegerField()
@@ -141,6 +150,7 @@ class ProgressSerializer(serializers.Serializer):
     messages_per_second = serializers.FloatField()
     eta = serializers.DateTimeField(allow_null=True)
     rate = serializers.FloatField(allow_null=True)
+    rate_unit = serializers.CharField(help_text="What the rate counts: messages or segments.")
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
     last_error = serializers.CharField()
@@ -173,6 +183,7 @@ def send_bulk(data, user):
             body=data.get("body") or "",
             variables=data.get("variables"),
             rate=data.get("rate"),
+            rate_unit=data.get("rate_unit") or RateUnit.MESSAGES,
             scheduled_at=data.get("send_at"),
             audience_source=AudienceSource.API,
             user=user,
@@ -259,7 +270,7 @@ class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         campaign = self.get_object()
         self._check_may_change(request, campaign)
         try:
-            change(campaign, user=request.user)
+            change(campaign, user=request.user, request=request)
         except SendRefused as refused:
             return _refused(refused)
         campaign.refresh_from_db()

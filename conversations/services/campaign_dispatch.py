@@ -29,6 +29,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.models import Avg
 from django.utils import timezone
 
 from exotel_client import BulkMessage, ExotelValidationError
@@ -49,11 +50,12 @@ from ..models import (
     MessageStatusEvent,
     OptOut,
     PauseReason,
+    RateUnit,
     RecipientState,
     SkipReason,
     StatusEventSource,
 )
-from . import dlt, rate_limit
+from . import campaign_callbacks, dlt, rate_limit
 from .exotel import get_exotel_client
 from .schedule import next_promotional_window
 from .sending import campaign_callback_url, retry_delay
@@ -92,15 +94,45 @@ def worker_name() -> str:
 
 
 def effective_rate(campaign) -> float | None:
+    """The campaign's rate (in its unit) after any slow-down for 429/503."""
     return campaign.rate * campaign.rate_factor if campaign.rate else None
 
 
-def batch_size(campaign) -> int:
-    """About CAMPAIGN_BATCH_SECONDS worth of messages at the rate, 1 to 100."""
+def counts_segments(campaign) -> bool:
+    return bool(campaign.rate) and campaign.rate_unit == RateUnit.SEGMENTS
+
+
+def batch_size(campaign, segments_per_message=1.0) -> int:
+    """About CAMPAIGN_BATCH_SECONDS worth of messages at the rate, 1 to 100. A rate in
+    segments counts each message as its (average) number of segments."""
     rate = effective_rate(campaign)
     if not rate:
         return BULK_LIMIT
+    if counts_segments(campaign):
+        rate /= max(segments_per_message, 1.0)
     return max(1, min(BULK_LIMIT, round(rate * settings.CAMPAIGN_BATCH_SECONDS)))
+
+
+def average_segments(campaign_id) -> float:
+    """Segments per message of the recipients still to send (for the batch size)."""
+    average = CampaignRecipient.objects.filter(
+        campaign_id=campaign_id, state=RecipientState.PENDING
+    ).aggregate(average=Avg("segments"))["average"]
+    return float(average or 1.0)
+
+
+def _pace(campaign, claimed_or_size) -> None:
+    """Wait for this send's slot on the shared clock. Messages are reserved before the claim
+    (no batch waits in `sending`); segments after it, when the claimed rows tell the count."""
+    if isinstance(claimed_or_size, int):
+        count = claimed_or_size
+    else:
+        count = sum(r.segments or 1 for r in claimed_or_size.recipients)
+    wait = rate_limit.reserve(campaign.pk, effective_rate(campaign), count)
+    if wait > HEARTBEAT_SECONDS:
+        # A slow rate: tell the beat tick this dispatcher is alive, not stalled.
+        Campaign.objects.filter(pk=campaign.pk).update(last_dispatch_at=timezone.now())
+    time.sleep(wait)
 
 
 # --- The loop one dispatcher task runs -----------------------------------------------------
@@ -110,6 +142,7 @@ def run(campaign_id, generation=None, *, budget=None) -> float | None:
     """Send batches for up to `budget` seconds. Returns None when this dispatcher should stop,
     else the seconds after which it should run again (its task re-enqueues itself)."""
     deadline = time.monotonic() + (budget or settings.CAMPAIGN_DISPATCH_SLICE_SECONDS)
+    per_message = None  # segments per message, once per slice (for a rate in segments)
     while True:
         campaign = Campaign.objects.select_related("template").filter(pk=campaign_id).first()
         if not _may_dispatch(campaign, generation):
@@ -125,18 +158,20 @@ def run(campaign_id, generation=None, *, budget=None) -> float | None:
                 return hold
             time.sleep(hold)
             continue
-        size = batch_size(campaign)
-        wait = rate_limit.reserve(campaign.pk, effective_rate(campaign), size)
-        if wait > HEARTBEAT_SECONDS:
-            # A slow rate: tell the beat tick this dispatcher is alive, not stalled.
-            Campaign.objects.filter(pk=campaign_id).update(last_dispatch_at=timezone.now())
-        time.sleep(wait)
+        by_segments = counts_segments(campaign)
+        if by_segments and per_message is None:
+            per_message = average_segments(campaign_id)
+        size = batch_size(campaign, per_message or 1.0)
+        if not by_segments:
+            _pace(campaign, size)
         claimed = claim_batch(campaign_id, size)
         if claimed is STOPPED:
             return None
         if claimed is EMPTY:
             return finish_or_wait(campaign_id)
         if claimed.recipients:
+            if by_segments:
+                _pace(campaign, claimed)
             send_batch(claimed)
 
 
@@ -293,7 +328,7 @@ def send_batch(claimed):
         "sender": template.sender_id or settings.EXOTEL_SENDER_ID,
         "dlt_entity_id": template.entity_id or settings.EXOTEL_DLT_ENTITY_ID,
         "status_callback": campaign_callback_url(campaign.pk),
-        "custom_field": f"campaign-{campaign.pk}",
+        "custom_field": campaign_callbacks.custom_field_for(campaign.pk, claimed.batch.pk),
         "sms_type": campaign.sms_type or None,
     }
     bodies = {r.body for r in recipients}
@@ -402,6 +437,8 @@ def record_batch(claimed, items, kind, duration_ms):
     if late:
         _attach_late_answer(campaign, accepted)
     _release_waiting_callbacks([item.message.sid for _, item in accepted])
+    if unknown and not late:
+        campaign_callbacks.release_batch_callbacks(campaign.pk, batch.pk)
 
 
 @dataclass
@@ -842,6 +879,7 @@ def expire_batch(batch_id, note=UNKNOWN_NOTE) -> int:
             detail={"batch": batch_id, "recipients": len(recipients), "worker": batch.worker},
         )
     logger.warning("campaign batch %s: outcome unknown (%d recipients)", batch_id, len(recipients))
+    campaign_callbacks.release_batch_callbacks(batch.campaign_id, batch_id)
     return len(recipients)
 
 

@@ -22,6 +22,7 @@ from ..models import (
     Message,
     MessageStatus,
     OptOut,
+    RateUnit,
     RecipientState,
     SkipReason,
 )
@@ -118,7 +119,8 @@ def preflight(campaign, now=None) -> Preflight:
     rate = campaign.rate or settings.EXOTEL_MAX_SEND_RATE
     assumed = rate is None
     rate = rate or settings.CAMPAIGN_ASSUMED_RATE
-    duration = sendable / rate if rate else 0.0
+    paced = segments if campaign.rate and campaign.rate_unit == RateUnit.SEGMENTS else sendable
+    duration = paced / rate if rate else 0.0
     starts = max(campaign.scheduled_at or now, now)
     report = Preflight(
         rows=recipients.count() + campaign.duplicates_merged,
@@ -218,6 +220,7 @@ def progress(campaign, now=None) -> dict:
         "failed": sum(by_status.get(s, 0) for s in FAILED),
         "failed_dnd": by_status.get(MessageStatus.FAILED_DND, 0),
         "unknown": by_status.get(MessageStatus.UNKNOWN, 0),
+        "needs_review": states.get(RecipientState.REVIEW, 0),
         "skipped": states.get(RecipientState.SKIPPED, 0),
         "skip_reasons": {str(k): v for k, v in skips.items()},
         "cancelled": states.get(RecipientState.CANCELLED, 0),
@@ -231,6 +234,7 @@ def progress(campaign, now=None) -> dict:
         "messages_per_second": round(recent, 2),
         "eta": now + timedelta(seconds=pending / recent) if running and recent else None,
         "rate": campaign.rate,
+        "rate_unit": campaign.rate_unit,
         "started_at": campaign.started_at,
         "finished_at": campaign.finished_at,
         "last_error": campaign.last_error,

@@ -21,7 +21,6 @@ from smsdesk.celery import enqueue_on_commit
 
 from ..models import (
     AudienceSource,
-    AuditLog,
     Campaign,
     CampaignRecipient,
     CampaignStatus,
@@ -32,11 +31,13 @@ from ..models import (
     MessageStatus,
     OptOut,
     PauseReason,
+    RateUnit,
     RecipientState,
     Recurrence,
     SkipReason,
 )
-from . import campaign_audience, campaign_dispatch, dlt
+from . import campaign_audience, campaign_callbacks, campaign_dispatch, dlt
+from .audit import record_action
 from .schedule import next_promotional_window
 from .sending import SendRefused, prepare_body
 
@@ -51,12 +52,15 @@ CANCELLABLE = (
 )
 
 
-def _audit(action, campaign, user=None, **detail):
-    AuditLog.objects.create(
+def _audit(action, campaign, user=None, request=None, **detail):
+    """One audit entry per lifecycle action (the system's own, e.g. the promotional window,
+    have no actor)."""
+    record_action(
+        action,
         actor=user if getattr(user, "is_authenticated", False) else None,
-        action=action,
-        target=f"campaign {campaign.pk}: {campaign.name}"[:120],
-        detail=detail,
+        target=f"campaign {campaign.pk}: {campaign.name}",
+        request=request,
+        **detail,
     )
 
 
@@ -100,6 +104,7 @@ def create_campaign(
     body="",
     variables=None,
     rate=None,
+    rate_unit=RateUnit.MESSAGES,
     scheduled_at=None,
     recurrence=Recurrence.NONE,
     reply_window_hours=None,
@@ -124,6 +129,7 @@ def create_campaign(
         body=body or "",
         variables=list(variables or []),
         rate=rate,
+        rate_unit=rate_unit or RateUnit.MESSAGES,
         scheduled_at=scheduled_at,
         recurrence=recurrence or Recurrence.NONE,
         reply_window_hours=reply_window_hours or settings.CAMPAIGN_REPLY_WINDOW_HOURS,
@@ -150,7 +156,7 @@ def exclude_opted_out(campaign) -> int:
     )
 
 
-def start_campaign(campaign, *, user=None) -> Campaign:
+def start_campaign(campaign, *, user=None, request=None) -> Campaign:
     """Draft -> running (or scheduled, for a later time or a recurring series)."""
     if campaign.status not in STARTABLE:
         raise SendRefused(
@@ -171,7 +177,7 @@ def start_campaign(campaign, *, user=None) -> Campaign:
             _set_status(campaign, STARTABLE, status=CampaignStatus.SCHEDULED)
         else:
             _run_now(campaign, STARTABLE)
-        _audit("campaign_start", campaign, user, status=campaign.status)
+        _audit("campaign_start", campaign, user, request, status=campaign.status)
     campaign.refresh_from_db()
     return campaign
 
@@ -216,7 +222,9 @@ def kick(campaign) -> int:
     return generation
 
 
-def pause_campaign(campaign, *, reason=PauseReason.STAFF, resume_at=None, error="", user=None):
+def pause_campaign(
+    campaign, *, reason=PauseReason.STAFF, resume_at=None, error="", user=None, request=None
+):
     """Running -> paused; batches already in flight finish, no new one is claimed."""
     paused = _set_status(
         campaign,
@@ -227,11 +235,11 @@ def pause_campaign(campaign, *, reason=PauseReason.STAFF, resume_at=None, error=
         last_error=error[:255] if error else campaign.last_error,
     )
     if paused:
-        _audit("campaign_pause", campaign, user, reason=reason, error=error[:255])
+        _audit("campaign_pause", campaign, user, request, reason=reason, error=error[:255])
     return paused
 
 
-def resume_campaign(campaign, *, user=None) -> bool:
+def resume_campaign(campaign, *, user=None, request=None) -> bool:
     """Paused -> running. A promotional campaign outside 10:00-21:00 IST waits for the window."""
     if campaign.is_promotional and (window := next_promotional_window()):
         _set_status(
@@ -251,11 +259,11 @@ def resume_campaign(campaign, *, user=None) -> bool:
         )
         if resumed:
             kick(campaign)
-            _audit("campaign_resume", campaign, user)
+            _audit("campaign_resume", campaign, user, request)
     return resumed
 
 
-def cancel_campaign(campaign, *, user=None) -> int:
+def cancel_campaign(campaign, *, user=None, request=None) -> int:
     """Stop for good: recipients not yet claimed are cancelled. Returns how many."""
     with transaction.atomic():
         if not _set_status(
@@ -265,7 +273,7 @@ def cancel_campaign(campaign, *, user=None) -> int:
         cancelled = CampaignRecipient.objects.filter(
             campaign=campaign, state=RecipientState.PENDING
         ).update(state=RecipientState.CANCELLED)
-        _audit("campaign_cancel", campaign, user, cancelled=cancelled)
+        _audit("campaign_cancel", campaign, user, request, cancelled=cancelled)
     return cancelled
 
 
@@ -292,13 +300,14 @@ def _copy(campaign, *, name, user, source):
         body=campaign.body,
         variables=campaign.variables,
         rate=campaign.rate,
+        rate_unit=campaign.rate_unit,
         reply_window_hours=campaign.reply_window_hours,
         audience_source=source,
         user=user,
     )
 
 
-def duplicate_campaign(campaign, *, user=None) -> Campaign:
+def duplicate_campaign(campaign, *, user=None, request=None) -> Campaign:
     """A new draft with the same content, settings and recipients (re-checked)."""
     with transaction.atomic():
         copy = _copy(
@@ -307,7 +316,7 @@ def duplicate_campaign(campaign, *, user=None) -> Campaign:
         copy.source_campaign, copy.audience_filter = campaign, campaign.audience_filter
         copy.save(update_fields=["source_campaign", "audience_filter"])
         campaign_audience.copy_recipients(campaign.recipients.all(), copy)
-        _audit("campaign_duplicate", campaign, user, copy=copy.pk)
+        _audit("campaign_duplicate", campaign, user, request, copy=copy.pk)
     return copy
 
 
@@ -318,7 +327,7 @@ def failed_recipients(campaign):
     )
 
 
-def retarget_failed(campaign, *, user=None) -> Campaign:
+def retarget_failed(campaign, *, user=None, request=None) -> Campaign:
     """The failed recipients as a new draft campaign (start it after a look at the preflight)."""
     with transaction.atomic():
         copy = _copy(
@@ -330,7 +339,7 @@ def retarget_failed(campaign, *, user=None) -> Campaign:
         copy.source_campaign = campaign
         copy.save(update_fields=["source_campaign"])
         campaign_audience.copy_recipients(failed_recipients(campaign), copy)
-        _audit("campaign_retarget", campaign, user, copy=copy.pk)
+        _audit("campaign_retarget", campaign, user, request, copy=copy.pk)
     return copy
 
 
@@ -386,10 +395,12 @@ def spawn_run(series, now=None) -> Campaign | None:
 def tick(now=None) -> dict:
     """Everything time-driven, run by beat every few seconds (safe to run anywhere, twice):
     start scheduled campaigns, spawn recurring runs, resume promotional campaigns when the
-    window opens, expire batches of dead workers, and restart dispatchers that stopped."""
+    window opens, expire batches of dead workers, mark messages whose outcome stayed unknown
+    for review, and restart dispatchers that stopped."""
     now = now or timezone.now()
     done = {"started": 0, "runs": 0, "resumed": 0, "expired": 0, "kicked": 0}
     done["expired"] = campaign_dispatch.recover_stale_batches()
+    done["review"] = campaign_callbacks.mark_unknown_for_review(now)
     done["kicked"] = _kick_stalled(now)
     due = Campaign.objects.filter(
         status=CampaignStatus.SCHEDULED, recurrence=Recurrence.NONE, scheduled_at__lte=now

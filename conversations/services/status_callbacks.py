@@ -17,6 +17,7 @@ from django.utils import timezone
 from exotel_client import describe_code, normalise_status
 
 from ..models import Message, MessageStatus, MessageStatusEvent, OptOutSource, StatusEventSource
+from . import campaign_callbacks
 from .threads import note_status_change
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -219,6 +220,7 @@ def apply_status_event(event) -> str:
 
     sid, report = parse_status_report(event.payload)
     message = Message.objects.filter(sid=sid).only("pk", "campaign_id").first()
+    message = message or campaign_callbacks.link_unknown_outcome(sid, event.payload)
     if message is None:
         raise EventWaiting(f"no message with sid {sid} yet")
     expected_id = event.payload.get("_message_id")

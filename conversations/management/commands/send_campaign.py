@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from tqdm import tqdm
 
-from conversations.models import AudienceSource, Campaign, CampaignStatus
+from conversations.models import AudienceSource, Campaign, CampaignStatus, RateUnit
 from conversations.services import campaign_audience, campaign_dispatch, campaign_reports, campaigns
 from conversations.services.sending import SendRefused
 
@@ -35,6 +35,12 @@ class Command(BaseCommand):
             "--at", help='Start time, IST unless a zone is given: "2026-03-02 10:00"'
         )
         parser.add_argument("--rate", type=float, help="Messages per second (default: no limit)")
+        parser.add_argument(
+            "--rate-unit",
+            choices=[unit.value for unit in RateUnit],
+            default=RateUnit.MESSAGES.value,
+            help="What --rate counts: messages (default) or segments (SMS parts)",
+        )
         parser.add_argument("--name", help="Campaign name (default: the file name)")
         parser.add_argument("--body", help="One text for everyone instead of per-row variables")
         parser.add_argument(
@@ -86,6 +92,7 @@ class Command(BaseCommand):
                 body=options.get("body") or "",
                 variables=variables,
                 rate=options.get("rate"),
+                rate_unit=options.get("rate_unit") or RateUnit.MESSAGES,
                 scheduled_at=at,
                 audience_source=AudienceSource.CSV,
             )
