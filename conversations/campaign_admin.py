@@ -197,7 +197,19 @@ class CampaignAdmin(admin.ModelAdmin):
         if not change:
             obj.created_by = request.user
         obj.reply_window_hours = obj.reply_window_hours or 48
-        super().save_model(request, obj, form, change)
+        if change:
+            # Only what the form changed: the status and the dispatcher's fields move on
+            # their own meanwhile, and must not be written back as they were when loaded.
+            columns = {f.name for f in Campaign._meta.concrete_fields}
+            changed = [name for name in form.changed_data if name in columns]
+            if changed:
+                obj.save(update_fields=[*changed, "updated_at"])
+            if obj.status == CampaignStatus.SCHEDULED and {"scheduled_at", "recurrence"} & set(
+                changed
+            ):
+                campaigns.reschedule_campaign(obj, user=request.user, request=request)
+        else:
+            super().save_model(request, obj, form, change)
         if obj.status == CampaignStatus.DRAFT:
             self._import_audience(request, obj, form.cleaned_data)
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
@@ -860,3 +861,76 @@ def test_messages_unknown_past_the_review_time_are_marked_for_review_not_resent(
     assert (report["needs_review"], report["pending"]) == (3, 0)
     send_all(campaign)
     assert len(sandbox.state.messages()) == 3  # nothing resent
+
+
+# --- Recurring schedules: editable in admin, each occurrence started by the beat tick -------
+
+
+def _admin_schedule(admin_client, campaign, when, recurrence):
+    local = timezone.localtime(when, IST)
+    response = admin_client.post(
+        reverse("admin:conversations_campaign_change", args=[campaign.pk]),
+        {
+            "name": campaign.name,
+            "scheduled_at_0": local.strftime("%Y-%m-%d"),
+            "scheduled_at_1": local.strftime("%H:%M:%S"),
+            "recurrence": recurrence,
+            "rate": "",
+            "rate_unit": "messages",
+            "reply_window_hours": 48,
+        },
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+
+
+def test_a_daily_series_edited_in_admin_starts_each_occurrence_on_the_tick(admin_client, enqueued):
+    def at(day, hour, minute=0, second=0):
+        return datetime(2026, 3, day, hour, minute, second, tzinfo=IST)
+
+    def runs():
+        return list(Campaign.objects.filter(series=series).order_by("id"))
+
+    with time_machine.travel(at(1, 12), tick=False):
+        series = notice(3, recurrence="daily", scheduled_at=at(2, 9))
+        campaigns.start_campaign(series)
+        assert (series.status, series.next_run_at) == (CampaignStatus.SCHEDULED, at(2, 9))
+    with time_machine.travel(at(2, 8, 59, 50), tick=False):
+        campaigns.tick()
+        assert runs() == []
+    with time_machine.travel(at(2, 9, 0, 5), tick=False):
+        campaigns.tick()
+        campaigns.tick()  # beat may tick twice: still one run
+        assert [r.status for r in runs()] == [CampaignStatus.RUNNING]
+        series.refresh_from_db()
+        assert series.next_run_at == at(3, 9)
+
+    with time_machine.travel(at(2, 12), tick=False):
+        _admin_schedule(admin_client, series, at(2, 18), "daily")  # from today, 18:00
+        series.refresh_from_db()
+        assert series.next_run_at == at(2, 18)
+        assert series.status == CampaignStatus.SCHEDULED
+    with time_machine.travel(at(2, 18, 0, 5), tick=False):
+        campaigns.tick()
+        assert len(runs()) == 2
+    with time_machine.travel(at(3, 9, 0, 5), tick=False):
+        campaigns.tick()
+        assert len(runs()) == 2  # the 09:00 slot is gone
+    with time_machine.travel(at(3, 18, 0, 5), tick=False):
+        campaigns.tick()
+        assert len(runs()) == 3
+    assert [r.recipients.count() for r in runs()] == [3, 3, 3]
+    assert AuditLog.objects.filter(action="campaign_reschedule").count() == 1
+
+
+def test_a_scheduled_one_off_moved_in_admin_starts_at_its_new_time(admin_client, enqueued):
+    start = datetime(2026, 3, 2, 10, 0, tzinfo=IST)
+    with time_machine.travel(start, tick=False):
+        campaign = notice(2, scheduled_at=start + timedelta(hours=1))
+        campaigns.start_campaign(campaign)
+        _admin_schedule(admin_client, campaign, start + timedelta(hours=3), "")
+    with time_machine.travel(start + timedelta(hours=1, seconds=5), tick=False):
+        campaigns.tick()
+        assert Campaign.objects.get(pk=campaign.pk).status == CampaignStatus.SCHEDULED
+    with time_machine.travel(start + timedelta(hours=3, seconds=5), tick=False):
+        campaigns.tick()
+        assert Campaign.objects.get(pk=campaign.pk).status == CampaignStatus.RUNNING

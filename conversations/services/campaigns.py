@@ -365,6 +365,32 @@ def _schedule_series(campaign, now):
     _set_status(campaign, STARTABLE, status=CampaignStatus.SCHEDULED, next_run_at=first)
 
 
+def reschedule_campaign(campaign, *, user=None, request=None, now=None) -> Campaign:
+    """A scheduled campaign's time or recurrence was edited (admin): the tick follows the new
+    schedule. A series' next run is its first occurrence from `scheduled_at` not yet past."""
+    now = now or timezone.now()
+    campaign.refresh_from_db()
+    if campaign.status != CampaignStatus.SCHEDULED:
+        return campaign
+    if campaign.recurrence:
+        following = campaign.scheduled_at or campaign.next_run_at or now
+        while following < now:
+            following = next_occurrence(following, campaign.recurrence)
+    else:
+        following = None  # a one-off starts at `scheduled_at`
+    _set_status(campaign, (CampaignStatus.SCHEDULED,), next_run_at=following)
+    _audit(
+        "campaign_reschedule",
+        campaign,
+        user,
+        request,
+        scheduled_at=campaign.scheduled_at.isoformat() if campaign.scheduled_at else None,
+        recurrence=campaign.recurrence,
+        next_run_at=following.isoformat() if following else None,
+    )
+    return campaign
+
+
 def spawn_run(series, now=None) -> Campaign | None:
     """One run of a recurring campaign: a copy with a fresh audience, started now."""
     now = now or timezone.now()
