@@ -3,6 +3,7 @@
 python -m exotel_client.sandbox --port 8025 [--host 127.0.0.1] [--callback-delay 1]
 python -m exotel_client.sandbox inbound --from +919876543210 --body YES [--app-url URL]
 python -m exotel_client.sandbox call --from +919876543210 --call-type call-attempt
+python -m exotel_client.sandbox call-event --url http://127.0.0.1:8000 --type completed --from ...
 """
 
 import argparse
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if args.command == "inbound":
         return _inbound(args)
-    if args.command == "call":
+    if args.command in ("call", "call-event"):
         return _call(args)
     return _serve(args)
 
@@ -44,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command")
     _add_inbound_options(commands.add_parser("inbound", help="send an inbound SMS to the app"))
     _add_call_options(commands.add_parser("call", help="send a call-flow Passthru to the app"))
+    _add_call_options(commands.add_parser("call-event", help="the same as call"))
     return parser
 
 
@@ -82,9 +84,14 @@ def _add_inbound_options(parser: argparse.ArgumentParser) -> None:
 
 def _add_call_options(parser: argparse.ArgumentParser) -> None:
     _add_app_options(parser, help_suffix="(a bare host gets /webhook/call-event)")
+    parser.add_argument("--url", dest="app_url", help="the same as --app-url")
     parser.add_argument("--from", dest="caller", required=True, help="the caller's number")
     parser.add_argument("--to", default=SANDBOX_EXOPHONE, help="your ExoPhone")
-    parser.add_argument("--call-type", choices=CALL_TYPES, default="call-attempt")
+    parser.add_argument(
+        "--call-type", "--type", dest="call_type", choices=CALL_TYPES, default="call-attempt"
+    )
+    parser.add_argument("--call-sid", help="repeat a call's sid (default: a new one)")
+    parser.add_argument("--recording-url", help="RecordingUrl of the call")
     parser.add_argument("--digits", help="what the caller keyed in a Gather")
     parser.add_argument("--direction", default="incoming", choices=("incoming", "outbound-dial"))
     parser.add_argument("--duration", type=int, default=0, help="DialCallDuration in seconds")
@@ -146,6 +153,8 @@ def _call(args: argparse.Namespace) -> int:
         digits=args.digits,
         direction=args.direction,
         duration=args.duration,
+        call_sid=args.call_sid,
+        recording_url=args.recording_url,
         token=args.webhook_token,
     )
     # A Passthru answer of 302 is the flow's other branch, not an error.

@@ -68,20 +68,30 @@ def send_call_event(
     digits: str | None = None,
     direction: str = "incoming",
     duration: int = 0,
+    call_sid: str | None = None,
+    recording_url: str | None = None,
     token: str | None = None,
     session: requests.Session | None = None,
 ) -> dict[str, Any]:
-    """GET the app's Passthru URL like an Exotel call flow; 302 answers are not followed."""
-    fields = _call_fields(caller, to, call_type, digits, direction, duration)
+    """GET the app's Passthru URL like an Exotel call flow; 302 answers are not followed.
+
+    Give the same ``call_sid`` again to play the next stage of a call (or Exotel repeating
+    itself); without one each call gets a new 32-character sid, as Exotel's are.
+    """
+    fields = _call_fields(caller, to, call_type, digits, direction, duration, call_sid)
+    if recording_url:
+        fields["RecordingUrl"] = recording_url
     url = webhook_url(app_url, CALL_WEBHOOK_PATH, token)
     return _deliver("call", session, "GET", url, fields, params=fields, allow_redirects=False)
 
 
-def _call_fields(caller, to, call_type, digits, direction, duration) -> dict[str, str]:
+def _call_fields(
+    caller, to, call_type, digits, direction, duration, call_sid=None
+) -> dict[str, str]:
     """Passthru query parameters; ``digits`` arrive wrapped in double quotes, as from a Gather."""
     now = now_ist()
     fields = {
-        "CallSid": uuid.uuid4().hex,
+        "CallSid": call_sid or uuid.uuid4().hex,
         "CallFrom": caller,
         "CallTo": to,
         "From": caller,
