@@ -692,4 +692,6 @@ class InboundOutcomeAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
 
 
 # Campaigns (issue 7): the admin classes live in campaign_admin.py; importing registers them.
+# SMS from calls (issue 9): call rules, call events, rule sends; importing registers them.
+from .admin_calls import CallEventAdmin, CallRuleAdmin  # noqa: E402, F401
 from .campaign_admin import CampaignAdmin, CampaignRecipientAdmin  # noqa: E402, F401
