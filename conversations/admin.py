@@ -691,7 +691,7 @@ class InboundOutcomeAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
 
 
-# Campaigns (issue 7): the admin classes live in campaign_admin.py; importing registers them.
-# SMS from calls (issue 9): call rules, call events, rule sends; importing registers them.
+# The admin classes of SMS from calls (issue 9) live in admin_calls.py, and those of campaigns
+# (issue 7) in campaign_admin.py; importing them registers them.
 from .admin_calls import CallEventAdmin, CallRuleAdmin  # noqa: E402, F401
 from .campaign_admin import CampaignAdmin, CampaignRecipientAdmin  # noqa: E402, F401
