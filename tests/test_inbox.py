@@ -438,7 +438,8 @@ def test_export_streams_the_filtered_rows_neutralised(agent, seed_inbox):
 def test_the_thread_runs_a_fixed_number_of_queries(agent, size, django_assert_max_num_queries):
     messages = [("inbound", f"hi {n}", "received") for n in range(size)]
     conversation_with_messages(RAVI, "Ravi", *messages)
-    with django_assert_max_num_queries(14):
+    # 15: one of them reads the conversation's call events (issue 9), shown among the messages.
+    with django_assert_max_num_queries(15):
         assert agent.get(f"/inbox/c/{RAVI}/").status_code == 200
 
 

@@ -20,7 +20,17 @@ from django.views.decorators.http import require_http_methods
 
 from ..models import Direction, DltTemplate, MessageSource
 from ..phone import normalise_phone
-from ..services import consent, exports, flows, inbox, outcomes, reply_locks, sending, triage
+from ..services import (
+    calls,
+    consent,
+    exports,
+    flows,
+    inbox,
+    outcomes,
+    reply_locks,
+    sending,
+    triage,
+)
 from ..services.audit import record_action
 from .forms import NewMessageForm, ReplyForm
 
@@ -110,7 +120,10 @@ def _messages_context(request, conversation):
     holder = reply_locks.holder_of(conversation, request.user)
     return {
         "conversation": conversation,
-        "thread": conversation.messages.select_related("created_by").order_by("created_at", "id"),
+        # Messages and calls (issue 9) in time order.
+        "thread": calls.thread_with_calls(
+            conversation, conversation.messages.select_related("created_by")
+        ),
         "Direction": Direction,
         "replying": reply_locks.display_name(holder) if holder else "",
     }

@@ -73,6 +73,9 @@ class CallEvent(models.Model):
             models.Index(fields=["conversation", "created_at"], name="callevent_thread_idx"),
         ]
 
+    # Lets a template that lists messages and calls together tell them apart.
+    is_call_event = True
+
     def __str__(self):
         return f"{self.call_type} {self.from_number} ({self.call_sid})"
 

@@ -357,3 +357,12 @@ def process_call_webhook_event(webhook_event) -> str:
     except BadCallEvent as exc:
         return f"rejected: {exc}"
     return f"{'duplicate' if result.duplicate else 'recorded'}: {result.event.outcome}"
+
+
+# --- Reading: calls beside messages ----------------------------------------------------------
+
+
+def thread_with_calls(conversation, messages) -> list:
+    """The conversation's messages and call events in one list, in the order they happened."""
+    events = conversation.call_events.order_by("created_at", "id")
+    return sorted([*messages, *events], key=lambda item: item.created_at)

@@ -19,6 +19,7 @@ FILTER_CHOICES = [
     ("open", "Open"),
     ("closed", "Closed"),
     ("opted_out", "Opted out"),
+    ("leads", "Leads (missed calls)"),
 ]
 FILTERS = tuple(value for value, _ in FILTER_CHOICES if value)
 MAX_SEARCH = 100
@@ -70,6 +71,8 @@ def search_conversations(user, *, query="", filter_name=""):
         conversations = conversations.filter(closed_at__isnull=True)
     elif filter_name == "closed":
         conversations = conversations.filter(closed_at__isnull=False)
+    elif filter_name == "leads":
+        conversations = conversations.filter(is_lead=True)
     return conversations.order_by("-last_activity_at", "-id")
 
 
