@@ -21,6 +21,8 @@ HANDLERS = {
     WebhookKind.SMS_STATUS: "conversations.services.status_callbacks.apply_status_event",
     WebhookKind.SMS_INCOMING: "conversations.services.inbound.process_inbound_event",
     WebhookKind.SMS_REPLY_APPLET: "conversations.services.inbound.process_inbound_event",
+    # Applied in the request (the answer depends on it); replayed from admin through here.
+    WebhookKind.CALL_EVENT: "conversations.services.calls.process_call_webhook_event",
 }
 WAITING = "waiting"
 MAX_ATTEMPTS = 5
