@@ -392,3 +392,16 @@ def test_the_path_answers_with_a_trailing_slash(client):
     response = client.get(f"{URL}/", {"CallSid": "s1", "CallFrom": CALLER, "CallType": "completed"})
 
     assert response.status_code == 302
+
+
+def test_a_stored_call_event_replayed_from_admin_sends_nothing_twice(client):
+    from conversations.services.webhook_events import replay_webhook_event
+
+    CallRuleFactory()
+    passthru(client)
+    stored = WebhookEvent.objects.get(kind=WebhookKind.CALL_EVENT)
+
+    outcome = replay_webhook_event(stored)
+
+    assert outcome == "duplicate: sms_queued"
+    assert Message.objects.count() == 1
