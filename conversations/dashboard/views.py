@@ -115,7 +115,7 @@ def dashboard(request):
     if request.GET and not form.is_valid():
         return render(request, "dashboard/index.html", {"form": form}, status=400)
     date_range = form.cleaned_data["range"] if request.GET else analytics.default_range()
-    data = {key: analytics.panel_rows(key, date_range) for key in analytics.PANELS}
+    data = analytics.all_panels(date_range)
     return render(
         request,
         "dashboard/index.html",

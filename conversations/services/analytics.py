@@ -27,29 +27,41 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db.models import (
     Avg,
+    Case,
     Count,
+    DateField,
     DurationField,
     ExpressionWrapper,
     F,
+    IntegerField,
     Min,
     OuterRef,
     Q,
     Subquery,
     Value,
+    When,
 )
 from django.db.models.functions import Coalesce, ExtractHour, TruncDate
 from django.utils import timezone
 
 from exotel_client import DLT_REJECTION_CODES
 
-from ..models import Conversation, Direction, Message, MessageStatus, OptOut
+from ..models import Conversation, Direction, DltTemplate, Message, MessageStatus, OptOut
 from .template_health import DELIVERED, FINAL_AT_EXOTEL
 
 IST = ZoneInfo("Asia/Kolkata")
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
 FAILED = (MessageStatus.FAILED, MessageStatus.FAILED_DND)
-NOT_STUCK = (*FINAL_AT_EXOTEL, MessageStatus.SCHEDULED)
+# Not final and not held on purpose (scheduled): listed, so the status index serves the query.
+STUCK = (
+    MessageStatus.PENDING,
+    MessageStatus.DISPATCHING,
+    MessageStatus.QUEUED,
+    MessageStatus.SENDING,
+    MessageStatus.SUBMITTED,
+    MessageStatus.UNKNOWN,
+)
 EPOCH = datetime(1970, 1, 1, tzinfo=IST)
 
 
@@ -90,110 +102,150 @@ def _outbound(r):
     )
 
 
-def _inbound(r):
-    return Message.objects.filter(
-        direction=Direction.INBOUND, created_at__gte=r.since, created_at__lt=r.until
-    )
-
-
-def _delivery_counts():
-    return {
-        "sent": Count("id"),
-        "finished": Count("id", filter=Q(status__in=FINAL_AT_EXOTEL)),
-        "delivered": Count("id", filter=Q(status__in=DELIVERED)),
-        "failed": Count("id", filter=Q(status__in=FAILED)),
-    }
-
-
-def outbound_per_day(r: DateRange) -> list[dict]:
-    """One row per day of the range (zeros included): sent, delivered, failed."""
-    found = {
-        row["day"]: row
-        for row in _outbound(r)
-        .annotate(day=TruncDate("created_at", tzinfo=IST))
-        .values("day")
-        .annotate(
-            sent=Count("id"),
-            delivered=Count("id", filter=Q(status__in=DELIVERED)),
-            failed=Count("id", filter=Q(status__in=FAILED)),
-        )
-        .order_by("day")
-    }
-    empty = {"sent": 0, "delivered": 0, "failed": 0}
-    return [{"day": day, **{k: found.get(day, empty)[k] for k in empty}} for day in r.days]
-
-
-def delivery_by_template(r: DateRange) -> list[dict]:
-    rows = (
-        _outbound(r)
-        .filter(template__isnull=False)
-        .values("template_id", "template__name", "template__template_id")
-        .annotate(
-            **_delivery_counts(),
-            dlt_rejections=Count("id", filter=Q(detailed_status_code__in=DLT_REJECTION_CODES)),
-        )
-        .order_by("-sent", "template__name")
-    )
-    return [
-        {
-            "template": row["template__name"],
-            "dlt_template_id": row["template__template_id"],
-            "sent": row["sent"],
-            "finished": row["finished"],
-            "delivered": row["delivered"],
-            "failed": row["failed"],
-            "rate": _rate(row["delivered"], row["finished"]),
-            "dlt_rejections": row["dlt_rejections"],
-        }
-        for row in rows
-    ]
-
-
-def delivery_by_sender(r: DateRange) -> list[dict]:
-    rows = _outbound(r).values("sender").annotate(**_delivery_counts()).order_by("-sent", "sender")
-    return [{**row, "rate": _rate(row["delivered"], row["finished"])} for row in rows]
-
-
-def failures_by_reason(r: DateRange) -> list[dict]:
-    """Failed messages by Exotel's DetailedStatusCode / DetailedStatus."""
+def message_groups(r: DateRange) -> list[dict]:
+    """One scan of the range's messages, grouped so that the per-day, template, sender, failure,
+    DLT and inbound-hour panels all derive from it (a few thousand rows, not messages):
+    outbound by (day, template, sender, status, code), inbound by hour of the day."""
+    inbound = Q(direction=Direction.INBOUND)
     return list(
-        _outbound(r)
-        .filter(status__in=FAILED)
-        .values("detailed_status_code", "detailed_status")
-        .annotate(count=Count("id"))
-        .order_by("-count", "detailed_status_code")
-    )
-
-
-def dlt_rejections_by_template(r: DateRange) -> list[dict]:
-    rows = (
-        _outbound(r)
-        .filter(detailed_status_code__in=DLT_REJECTION_CODES)
-        .values("template__name", "template__template_id", "detailed_status_code")
-        .annotate(count=Count("id"))
-        .order_by("-count", "template__name", "detailed_status_code")
-    )
-    return [
-        {
-            "template": row["template__name"] or "(no template)",
-            "dlt_template_id": row["template__template_id"] or "",
-            "code": row["detailed_status_code"],
-            "count": row["count"],
-        }
-        for row in rows
-    ]
-
-
-def inbound_by_hour(r: DateRange) -> list[dict]:
-    """Inbound messages by hour of the day (IST), 0-23, summed over the range."""
-    found = dict(
-        _inbound(r)
-        .annotate(hour=ExtractHour("created_at", tzinfo=IST))
-        .values_list("hour")
+        Message.objects.filter(created_at__gte=r.since, created_at__lt=r.until)
+        .annotate(
+            day=Case(
+                When(inbound, then=Value(None, output_field=DateField())),
+                default=TruncDate("created_at", tzinfo=IST),
+            ),
+            hour=Case(
+                When(inbound, then=ExtractHour("created_at", tzinfo=IST)),
+                default=Value(None, output_field=IntegerField()),
+            ),
+            out_template=Case(When(inbound, then=Value(None)), default=F("template_id")),
+            out_sender=Case(When(inbound, then=Value("")), default=F("sender")),
+            out_status=Case(When(inbound, then=Value("")), default=F("status")),
+            out_code=Case(When(inbound, then=Value(None)), default=F("detailed_status_code")),
+            out_reason=Case(When(inbound, then=Value("")), default=F("detailed_status")),
+        )
+        .values(
+            "direction",
+            "day",
+            "hour",
+            "out_template",
+            "out_sender",
+            "out_status",
+            "out_code",
+            "out_reason",
+        )
         .annotate(count=Count("id"))
         .order_by()
     )
-    return [{"hour": hour, "count": found.get(hour, 0)} for hour in range(24)]
+
+
+def _outbound_groups(r, groups):
+    groups = message_groups(r) if groups is None else groups
+    return [g for g in groups if g["direction"] == Direction.OUTBOUND]
+
+
+def _sum_by(groups, key, *, extra=None):
+    """Sent, finished, delivered, failed per `key(group)`, summed over aggregated groups."""
+    totals = {}
+    for g in groups:
+        row = totals.setdefault(
+            key(g), {"sent": 0, "finished": 0, "delivered": 0, "failed": 0, **(extra or {})}
+        )
+        row["sent"] += g["count"]
+        row["finished"] += g["count"] if g["out_status"] in FINAL_AT_EXOTEL else 0
+        row["delivered"] += g["count"] if g["out_status"] in DELIVERED else 0
+        row["failed"] += g["count"] if g["out_status"] in FAILED else 0
+        if extra is not None and g["out_code"] in DLT_REJECTION_CODES:
+            row["dlt_rejections"] += g["count"]
+    return totals
+
+
+def outbound_per_day(r: DateRange, groups=None) -> list[dict]:
+    """One row per day of the range (zeros included): sent, delivered, failed."""
+    totals = _sum_by(_outbound_groups(r, groups), lambda g: g["day"])
+    empty = {"sent": 0, "delivered": 0, "failed": 0}
+    return [{"day": day, **{k: totals.get(day, empty)[k] for k in empty}} for day in r.days]
+
+
+def delivery_by_template(r: DateRange, groups=None) -> list[dict]:
+    totals = _sum_by(
+        [g for g in _outbound_groups(r, groups) if g["out_template"] is not None],
+        lambda g: g["out_template"],
+        extra={"dlt_rejections": 0},
+    )
+    names = _template_names(totals)
+    rows = [
+        {
+            "template": names[pk][0],
+            "dlt_template_id": names[pk][1],
+            **{k: row[k] for k in ("sent", "finished", "delivered", "failed")},
+            "rate": _rate(row["delivered"], row["finished"]),
+            "dlt_rejections": row["dlt_rejections"],
+        }
+        for pk, row in totals.items()
+    ]
+    return sorted(rows, key=lambda row: (-row["sent"], row["template"]))
+
+
+def _template_names(pks):
+    return {
+        pk: (name, template_id)
+        for pk, name, template_id in DltTemplate.objects.filter(pk__in=list(pks)).values_list(
+            "pk", "name", "template_id"
+        )
+    }
+
+
+def delivery_by_sender(r: DateRange, groups=None) -> list[dict]:
+    totals = _sum_by(_outbound_groups(r, groups), lambda g: g["out_sender"])
+    rows = [
+        {"sender": sender, **row, "rate": _rate(row["delivered"], row["finished"])}
+        for sender, row in totals.items()
+    ]
+    return sorted(rows, key=lambda row: (-row["sent"], row["sender"]))
+
+
+def failures_by_reason(r: DateRange, groups=None) -> list[dict]:
+    """Failed messages by Exotel's DetailedStatusCode / DetailedStatus."""
+    counts = {}
+    for g in _outbound_groups(r, groups):
+        if g["out_status"] in FAILED:
+            key = (g["out_code"], g["out_reason"])
+            counts[key] = counts.get(key, 0) + g["count"]
+    rows = [
+        {"detailed_status_code": code, "detailed_status": reason, "count": count}
+        for (code, reason), count in counts.items()
+    ]
+    return sorted(rows, key=lambda row: (-row["count"], row["detailed_status_code"] or 0))
+
+
+def dlt_rejections_by_template(r: DateRange, groups=None) -> list[dict]:
+    counts = {}
+    for g in _outbound_groups(r, groups):
+        if g["out_code"] in DLT_REJECTION_CODES:
+            key = (g["out_template"], g["out_code"])
+            counts[key] = counts.get(key, 0) + g["count"]
+    names = _template_names({pk for pk, _ in counts if pk is not None})
+    rows = [
+        {
+            "template": names[pk][0] if pk in names else "(no template)",
+            "dlt_template_id": names[pk][1] if pk in names else "",
+            "code": code,
+            "count": count,
+        }
+        for (pk, code), count in counts.items()
+    ]
+    return sorted(rows, key=lambda row: (-row["count"], row["template"], row["code"]))
+
+
+def inbound_by_hour(r: DateRange, groups=None) -> list[dict]:
+    """Inbound messages by hour of the day (IST), 0-23, summed over the range."""
+    groups = message_groups(r) if groups is None else groups
+    counts = [0] * 24
+    for g in groups:
+        if g["direction"] == Direction.INBOUND:
+            counts[g["hour"]] += g["count"]
+    return [{"hour": hour, "count": count} for hour, count in enumerate(counts)]
 
 
 def replies_per_campaign(r: DateRange) -> list[dict]:
@@ -341,8 +393,9 @@ def stuck_cutoff(now=None) -> datetime:
 def stuck_messages(now=None) -> list[dict]:
     """Outbound messages without a final status, created before the reconcile delay."""
     return list(
-        Message.objects.filter(direction=Direction.OUTBOUND, created_at__lt=stuck_cutoff(now))
-        .exclude(status__in=NOT_STUCK)
+        Message.objects.filter(
+            status__in=STUCK, direction=Direction.OUTBOUND, created_at__lt=stuck_cutoff(now)
+        )
         .values("status")
         .annotate(count=Count("id"), oldest=Min("created_at"))
         .order_by("-count", "status")
@@ -437,8 +490,19 @@ PANELS = {
 }
 
 
-def panel_rows(key, r: DateRange) -> list[dict]:
+GROUPED = {"outbound", "templates", "senders", "failures", "dlt", "inbound"}
+
+
+def panel_rows(key, r: DateRange, groups=None) -> list[dict]:
+    if key in GROUPED:
+        return PANELS[key].compute(r, groups)
     return PANELS[key].compute(r)
+
+
+def all_panels(r: DateRange) -> dict:
+    """Every panel's rows; the grouped ones share one scan of the range's messages."""
+    groups = message_groups(r)
+    return {key: panel_rows(key, r, groups) for key in PANELS}
 
 
 def panel_table(key, r: DateRange):

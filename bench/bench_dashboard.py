@@ -1,0 +1,220 @@
+"""The supervisors' dashboard on the 1,000,000-message dataset (issue 8).
+
+    .venv/bin/python bench/bench_dashboard.py                  # 100,000 conversations, 1M messages
+    .venv/bin/python bench/bench_dashboard.py --repeat 40 --regenerate
+
+Runs against its own PostgreSQL database (`--database-url`, by default
+postgres://postgres@127.0.0.1:5432/smsdesk_dashboard_bench): created, migrated and filled with
+`manage.py generate_dataset` (issue 6's generator: dates spread over 90 days) the first time,
+reused afterwards.
+
+Times, in-process with Django's test client signed in as staff, DEBUG off (the whole Django
+request: middleware, session, the view's queries, the template, the SVG charts; no network or
+WSGI server): the dashboard page for the default range (last 30 IST days) and for the whole 90
+days, and each panel's CSV export. Nothing is cached between requests. It also times each
+panel's query alone. Target: the dashboard page's p95 < 300 ms. The last line printed is
+`BENCH_RESULT {json}`.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/smsdesk_dashboard_bench"
+TARGET_P95_MS = 300.0
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--database-url", default=os.environ.get("DASHBOARD_BENCH_DATABASE_URL", DEFAULT_URL)
+    )
+    parser.add_argument("--conversations", type=int, default=100_000)
+    parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=30, help="timed requests per page")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--regenerate", action="store_true", help="drop and refill the database")
+    return parser.parse_args()
+
+
+def environment(url):
+    return {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DEBUG": "false",
+        "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-secret"),
+        "ALLOWED_HOSTS": "testserver,127.0.0.1,localhost",
+    }
+
+
+def psql_admin(url, sql):
+    import psycopg
+
+    admin = urlsplit(url)._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as connection:
+        cursor = connection.execute(sql)
+        return cursor.fetchall() if sql.lstrip().upper().startswith("SELECT") else None
+
+
+def dataset_counts(url):
+    import psycopg
+
+    with psycopg.connect(url) as connection:
+        conversations = connection.execute("SELECT count(*) FROM conversations_conversation")
+        messages = connection.execute("SELECT count(*) FROM conversations_message")
+        return conversations.fetchone()[0], messages.fetchone()[0]
+
+
+def ensure_dataset(args):
+    name = urlsplit(args.database_url).path.lstrip("/")
+    if args.regenerate:
+        psql_admin(args.database_url, f'DROP DATABASE IF EXISTS "{name}"')
+    if not psql_admin(args.database_url, f"SELECT 1 FROM pg_database WHERE datname = '{name}'"):
+        psql_admin(args.database_url, f'CREATE DATABASE "{name}"')
+    env = environment(args.database_url)
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, cwd=ROOT, check=True)
+    counts = dataset_counts(args.database_url)
+    if counts[0] >= args.conversations and counts[1] >= args.messages:
+        print(f"Reusing {name}: {counts[0]:,} conversations, {counts[1]:,} messages.")
+        return counts, None
+    if counts[0]:
+        raise SystemExit(f"{name} holds a partial dataset; run with --regenerate")
+    started = time.monotonic()
+    command = [*manage, "generate_dataset", "--conversations", str(args.conversations)]
+    subprocess.run([*command, "--messages", str(args.messages)], env=env, cwd=ROOT, check=True)
+    return dataset_counts(args.database_url), round(time.monotonic() - started, 1)
+
+
+def set_up_django(url):
+    os.environ.update(environment(url))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smsdesk.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+def percentiles(timings):
+    timings = sorted(timings)
+    return {
+        "p50_ms": round(statistics.median(timings), 1),
+        "p95_ms": round(timings[max(0, round(0.95 * len(timings)) - 1)], 1),
+        "max_ms": round(timings[-1], 1),
+    }
+
+
+def time_call(call, warmup, repeat):
+    for _ in range(warmup):
+        call()
+    timings = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        call()
+        timings.append((time.perf_counter() - started) * 1000)
+    return percentiles(timings)
+
+
+def get(client, path, params):
+    def call():
+        response = client.get(path, params)
+        assert response.status_code == 200, (path, response.status_code)
+        if response.streaming:
+            b"".join(response.streaming_content)
+
+    return call
+
+
+def machine():
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return {"nproc": os.cpu_count(), "load_average": load, "python": sys.version.split()[0]}
+
+
+def main():
+    args = parse_args()
+    (conversations, messages), generated_in = ensure_dataset(args)
+    set_up_django(args.database_url)
+    from datetime import timedelta
+
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from conversations.services import analytics
+
+    staff = get_user_model().objects.filter(username="bench-staff").first()
+    if staff is None:
+        staff = get_user_model().objects.create_user("bench-staff", is_staff=True)
+    client = Client()
+    client.force_login(staff)
+    default = analytics.default_range()
+    whole = analytics.DateRange(default.end - timedelta(days=89), default.end)
+    span = {"start": f"{whole.start:%Y-%m-%d}", "end": f"{whole.end:%Y-%m-%d}"}
+    pages = [
+        ("dashboard: last 30 days (default)", "/dashboard/", {}),
+        ("dashboard: 90 days", "/dashboard/", span),
+        ("csv: per-day panel, 90 days", "/dashboard/export/outbound.csv", span),
+        ("csv: first reply per agent, 90 days", "/dashboard/export/first_reply.csv", span),
+    ]
+    load_before = os.getloadavg()[0]
+    rows = [
+        {"what": label, **time_call(get(client, path, params), args.warmup, args.repeat)}
+        for label, path, params in pages
+    ]
+    panel_rows = [
+        {
+            "what": f"query: {key}, 30 days",
+            **time_call(lambda key=key: analytics.panel_rows(key, default), 1, 10),
+        }
+        for key in analytics.PANELS
+    ]
+    load_after = os.getloadavg()[0]
+
+    width = max(len(row["what"]) for row in rows + panel_rows)
+    print(f"\nDashboard on {conversations:,} conversations / {messages:,} messages (PostgreSQL)")
+    print(f"Django test client in-process, {args.repeat} timed requests per page, no cache\n")
+    print(f"| {'what'.ljust(width)} | p50 ms | p95 ms | max ms |")
+    print(f"| {'-' * width} | ------ | ------ | ------ |")
+    for row in rows + panel_rows:
+        print(
+            f"| {row['what'].ljust(width)} | {row['p50_ms']:6.1f} | {row['p95_ms']:6.1f} "
+            f"| {row['max_ms']:6.1f} |"
+        )
+    page_p95 = rows[0]["p95_ms"]
+    met = page_p95 < TARGET_P95_MS
+    print(
+        f"\ndashboard (default range) p95 {page_p95:.1f} ms; target p95 < {TARGET_P95_MS:g} ms: "
+        + ("met" if met else "NOT met")
+    )
+    result = {
+        "name": "dashboard",
+        "method": "Django test client, in-process, DEBUG off, signed-in staff, no cache",
+        "dataset": {"conversations": conversations, "messages": messages},
+        "generated_in_s": generated_in,
+        "repeat": args.repeat,
+        "pages": rows,
+        "panel_queries": panel_rows,
+        "p50_ms": rows[0]["p50_ms"],
+        "p95_ms": page_p95,
+        "target": f"dashboard page p95 < {TARGET_P95_MS:g} ms",
+        "target_met": met,
+        "load_average_1m": [round(load_before, 2), round(load_after, 2)],
+        "machine": machine(),
+    }
+    print("BENCH_RESULT " + json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
