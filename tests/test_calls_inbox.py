@@ -52,3 +52,21 @@ def test_the_leads_filter_lists_only_conversations_opened_by_missed_calls(staff_
     html = response.content.decode()
     assert CALLER in html and "+919876543211" not in html
     assert "Lead" in html
+
+
+def test_a_thread_showing_only_its_newest_messages_leaves_out_older_calls(staff_client):
+    from conversations.services.calls import thread_with_calls
+
+    conversation = ConversationFactory(phone_number=CALLER)
+    old_call = CallEventFactory(conversation=conversation, call_sid="old")
+    first, second = (MessageFactory(conversation=conversation) for _ in range(2))
+    at(30, CallEvent, old_call.pk)
+    at(20, Message, first.pk)
+    at(10, Message, second.pk)
+    conversation.message_count = 2
+
+    newest_only = thread_with_calls(conversation, Message.objects.filter(pk=second.pk))
+    everything = thread_with_calls(conversation, Message.objects.order_by("created_at"))
+
+    assert [item.pk for item in newest_only] == [second.pk]
+    assert [getattr(item, "call_sid", None) for item in everything] == ["old", None, None]

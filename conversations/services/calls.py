@@ -363,6 +363,12 @@ def process_call_webhook_event(webhook_event) -> str:
 
 
 def thread_with_calls(conversation, messages) -> list:
-    """The conversation's messages and call events in one list, in the order they happened."""
+    """The conversation's messages and call events in one list, in the order they happened.
+
+    When `messages` are only the newest of the thread, only the calls since the first of them
+    are shown (the older calls come with the older messages)."""
+    messages = list(messages)
     events = conversation.call_events.order_by("created_at", "id")
+    if messages and len(messages) < conversation.message_count:
+        events = events.filter(created_at__gte=messages[0].created_at)
     return sorted([*messages, *events], key=lambda item: item.created_at)
