@@ -8,7 +8,7 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypedDict, Unpack
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -244,21 +244,51 @@ class ExotelClient:
         url = f"{self.base_url}/v1/Accounts/{quote(self.account_sid, safe='')}{path}"
         idempotent = method == "GET"
         started = time.monotonic()
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        if data is not None:
+            headers["Content-Type"] = FORM_TYPE
         try:
             response = self._session.request(
                 method,
                 url,
-                data=data,
+                data=None if data is None else form_encode(data),
                 auth=self._auth,
                 timeout=self.timeout,
                 allow_redirects=False,
-                headers={"Accept": "application/json", "User-Agent": USER_AGENT},
+                headers=headers,
             )
         except requests.RequestException as exc:
             raise _transport_error(exc, idempotent) from exc
         elapsed_ms = (time.monotonic() - started) * 1000
         logger.debug("%s %s -> %s in %.0f ms", method, path, response.status_code, elapsed_ms)
         return _json_answer(response, idempotent)
+
+
+FORM_TYPE = "application/x-www-form-urlencoded"
+# What urllib's quote_plus leaves as it is; everything else is %XX (a space is "+").
+_FORM_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+_FORM_ASCII = {
+    code: "+" if code == 0x20 else chr(code) if code in _FORM_SAFE else f"%{code:02X}"
+    for code in range(128)
+}
+_FORM_KEYS: dict[str, str] = {}
+
+
+def form_encode(pairs: Pairs) -> str:
+    """``urlencode(pairs)``, faster for bulk bodies: keys (``Messages[7][Body]``) repeat and
+    are quoted once, ASCII values in one ``str.translate`` instead of a call per byte."""
+    parts = []
+    for key, value in pairs:
+        quoted = _FORM_KEYS.get(key)
+        if quoted is None:
+            quoted = quote_plus(str(key))
+            if len(_FORM_KEYS) < 4096:
+                _FORM_KEYS[key] = quoted
+        text = str(value)
+        parts.append(
+            f"{quoted}={text.translate(_FORM_ASCII) if text.isascii() else quote_plus(text)}"
+        )
+    return "&".join(parts)
 
 
 def _new_session() -> requests.Session:

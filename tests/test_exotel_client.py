@@ -10,6 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 import responses
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from exotel_client import (
     REGION_MUMBAI,
@@ -557,3 +560,13 @@ def test_region_decides_numbers_without_a_country_code():
 def test_junk_numbers_raise_value_error_with_a_clear_message(raw):
     with pytest.raises(ValueError, match="phone number"):
         normalise_number(raw)
+
+
+@hypothesis_settings(max_examples=2000, deadline=None)
+@given(st.lists(st.tuples(st.text(), st.one_of(st.text(), st.integers()))))
+def test_the_form_body_is_exactly_what_urlencode_makes(pairs):
+    from urllib.parse import urlencode
+
+    from exotel_client.client import form_encode
+
+    assert form_encode(pairs) == urlencode(pairs)

@@ -20,6 +20,7 @@ the messages, so they are never resent; each recipient gets a message in status 
 the worker was only slow, its answer still lands: the sids are attached to those messages.
 """
 
+import json
 import logging
 import os
 import socket
@@ -124,6 +125,8 @@ def average_segments(campaign_id) -> float:
 def _pace(campaign, claimed_or_size) -> None:
     """Wait for this send's slot on the shared clock. Messages are reserved before the claim
     (no batch waits in `sending`); segments after it, when the claimed rows tell the count."""
+    if not campaign.rate and not getattr(settings, "EXOTEL_MAX_SEND_RATE", None):
+        return  # no clock to keep
     if isinstance(claimed_or_size, int):
         count = claimed_or_size
     else:
@@ -132,7 +135,8 @@ def _pace(campaign, claimed_or_size) -> None:
     if wait > HEARTBEAT_SECONDS:
         # A slow rate: tell the beat tick this dispatcher is alive, not stalled.
         Campaign.objects.filter(pk=campaign.pk).update(last_dispatch_at=timezone.now())
-    time.sleep(wait)
+    if wait > 0:
+        time.sleep(wait)
 
 
 # --- The loop one dispatcher task runs -----------------------------------------------------
@@ -217,22 +221,17 @@ def claim_batch(campaign_id, size):
         if campaign.template is None or not campaign.template.active:
             _pause_in_claim(campaign, PauseReason.TEMPLATE, "The DLT template is not active.")
             return STOPPED
-        pending = CampaignRecipient.objects.filter(
-            campaign_id=campaign_id, state=RecipientState.PENDING
-        ).order_by("id")
-        if connection.features.has_select_for_update_skip_locked:
-            pending = pending.select_for_update(skip_locked=True)
-        ids = list(pending.values_list("id", flat=True)[:size])
-        if not ids:
-            return EMPTY
         now = timezone.now()
         batch = CampaignBatch.objects.create(
-            campaign=campaign, claimed_at=now, size=len(ids), worker=worker_name()
+            campaign=campaign, claimed_at=now, size=size, worker=worker_name()
         )
-        CampaignRecipient.objects.filter(id__in=ids, state=RecipientState.PENDING).update(
-            state=RecipientState.SENDING, batch=batch
-        )
-        recipients = load_recipients(batch.pk)
+        recipients = _claim_rows(campaign_id, batch.pk, size)
+        if not recipients:
+            CampaignBatch.objects.filter(pk=batch.pk).delete()
+            return EMPTY
+        if len(recipients) < size:
+            batch.size = len(recipients)
+            CampaignBatch.objects.filter(pk=batch.pk).update(size=batch.size)
         recipients = _send_time_checks(campaign, batch, recipients)
         Campaign.objects.filter(pk=campaign_id).update(last_dispatch_at=now)
     return Claimed(campaign, batch, recipients)
@@ -249,6 +248,58 @@ class Recipient:
         self.variables, self.segments = variables, segments
         self.body = None
         self.state, self.detail = RecipientState.SENDING, ""
+
+
+# Only the table name (from the model) and the lock clause are formatted in; values are params.
+_CLAIM_SQL = (
+    "UPDATE {table} SET state = %s, batch_id = %s WHERE id IN (SELECT id FROM {table} "
+    "WHERE campaign_id = %s AND state = %s ORDER BY id LIMIT %s{lock}) "
+    "RETURNING id, phone_number, name, variables, segments"
+)
+
+
+def _claim_rows(campaign_id, batch_id, size) -> list[Recipient]:
+    """The next `size` pending recipients become `sending` in the batch: one statement
+    (UPDATE ... RETURNING; SKIP LOCKED on PostgreSQL, so workers never wait on each other)."""
+    if connection.vendor not in ("postgresql", "sqlite") or sqlite_too_old():
+        return _claim_rows_portably(campaign_id, batch_id, size)
+    table = connection.ops.quote_name(CampaignRecipient._meta.db_table)
+    lock = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    sql = _CLAIM_SQL.format(table=table, lock=lock)
+    params = [RecipientState.SENDING, batch_id, campaign_id, RecipientState.PENDING, size]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    rows.sort()
+    return [
+        Recipient(
+            pk,
+            phone,
+            name,
+            json.loads(variables) if isinstance(variables, str) else variables,
+            segments,
+        )
+        for pk, phone, name, variables, segments in rows
+    ]
+
+
+def sqlite_too_old() -> bool:
+    import sqlite3
+
+    return connection.vendor == "sqlite" and sqlite3.sqlite_version_info < (3, 35)
+
+
+def _claim_rows_portably(campaign_id, batch_id, size) -> list[Recipient]:
+    pending = CampaignRecipient.objects.filter(
+        campaign_id=campaign_id, state=RecipientState.PENDING
+    ).order_by("id")
+    if connection.features.has_select_for_update_skip_locked:
+        pending = pending.select_for_update(skip_locked=True)
+    ids = list(pending.values_list("id", flat=True)[:size])
+    CampaignRecipient.objects.filter(id__in=ids, state=RecipientState.PENDING).update(
+        state=RecipientState.SENDING, batch_id=batch_id
+    )
+    return load_recipients(batch_id)
 
 
 def load_recipients(batch_id) -> list[Recipient]:
@@ -494,14 +545,22 @@ def _conversation_ids(recipients) -> dict:
     )
     missing = [phone for phone in names if phone not in found]
     if missing:
-        insert_rows(
-            Conversation,
-            [{"phone_number": p, "contact_name": names[p]} for p in missing],
-            ignore_conflicts=True,
-        )
+        returning = "phone_number" if connection.features.can_return_rows_from_bulk_insert else None
         found.update(
-            Conversation.objects.filter(phone_number__in=missing).values_list("phone_number", "id")
+            insert_rows(
+                Conversation,
+                [{"phone_number": p, "contact_name": names[p]} for p in missing],
+                ignore_conflicts=True,
+                returning=returning,
+            )
         )
+        raced = [phone for phone in missing if phone not in found]  # created meanwhile
+        if raced:
+            found.update(
+                Conversation.objects.filter(phone_number__in=raced).values_list(
+                    "phone_number", "id"
+                )
+            )
     return found
 
 
@@ -528,21 +587,25 @@ def insert_rows(model, rows, *, ignore_conflicts=False, returning=None):
     now = timezone.now()
     fields = _insert_fields(model)
     database = connections[DEFAULT_DB_ALIAS]  # the wrapper itself: the proxy costs per call
-    columns = []
-    for field in fields:
+    preps = [_preparer(field, database) for field in fields]
+    position = {field.attname: i for i, field in enumerate(fields)}
+    # Every row starts as the prepared defaults; only the values a row gives are prepared.
+    base = []
+    for field, prep in zip(fields, preps, strict=True):
         if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
             default = now
-        elif field.has_default() and not callable(field.default):
-            default = field.default
+        elif field.has_default() or not field.null:
+            default = field.get_default()
         else:
-            default = None if field.null or field.has_default() else field.get_default()
-        factory = field.get_default if field.has_default() and callable(field.default) else None
-        columns.append((field.attname, default, factory, _preparer(field, database)))
+            default = None
+        base.append(None if default is None else prep(default))
     params = []
     for row in rows:
-        for name, default, factory, prep in columns:
-            value = row.get(name, default) if factory is None else row.get(name) or factory()
-            params.append(None if value is None else prep(value))
+        values = base.copy()
+        for name, value in row.items():
+            i = position[name]
+            values[i] = None if value is None else preps[i](value)
+        params += values
     quote = connection.ops.quote_name
     names = ", ".join(quote(f.column) for f in fields)
     placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
