@@ -405,3 +405,21 @@ def test_a_stored_call_event_replayed_from_admin_sends_nothing_twice(client):
 
     assert outcome == "duplicate: sms_queued"
     assert Message.objects.count() == 1
+
+
+def test_a_duplicate_racing_past_the_first_lookup_is_stopped_by_the_constraint(monkeypatch):
+    from conversations.services import calls
+
+    CallRuleFactory()
+    details = calls.parse_call_event(
+        {"CallSid": "r1", "CallFrom": CALLER, "CallType": "incomplete"}
+    )
+    first = calls.receive_call_event(details)
+    # The second request looked before the first committed: it saw no event.
+    monkeypatch.setattr(CallEvent.objects, "filter", lambda **kw: CallEvent.objects.none())
+
+    second = calls.receive_call_event(details)
+
+    assert (first.duplicate, second.duplicate) == (False, True)
+    assert second.event.pk == first.event.pk and second.sms_queued
+    assert Message.objects.count() == 1

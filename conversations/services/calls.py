@@ -228,6 +228,9 @@ def exophone_number(raw) -> str:
 
 def receive_call_event(details: CallDetails) -> CallResult:
     """Record one stage of a call and send what its rules say; idempotent per CallSid and stage."""
+    known = CallEvent.objects.filter(call_sid=details.call_sid, call_type=details.call_type)
+    if event := known.first():  # Exotel repeating itself: the common duplicate, one query
+        return CallResult(event, duplicate=True)
     with transaction.atomic():
         conversation = _caller_conversation(details)
         try:
