@@ -55,18 +55,32 @@ def main():
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--messages", type=int, default=2000)
-    parser.add_argument("--workers", type=int, default=None, help="gunicorn workers")
-    parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker")
+    harness.add_server_arguments(parser)
+    harness.add_load_run_arguments(parser)
     args = parser.parse_args()
 
     harness.prepare_environment()
     callbacks = seed(args.messages)
     bare = [("/bench/bare", body) for _, body in callbacks[:100]]
-    with harness.gunicorn(args.workers, args.threads) as base_url:
+    server = (args.workers, args.threads, args.worker_class)
+    with harness.gunicorn(*server) as base_url:
         harness.run_wrk(base_url, bare, connections=args.connections, seconds=3)  # warm up
+        harness.run_wrk(base_url, callbacks, connections=args.connections, seconds=3)
         ours = harness.run_wrk(base_url, callbacks, args.connections, args.seconds)
         baseline = harness.run_wrk(base_url, bare, args.connections, args.seconds)
-    harness.report("POST /webhook/sms-status", ours, baseline)
+        load = None
+        if args.load_run:
+            load = harness.load_run_figures(
+                harness.run_wrk(base_url, callbacks, args.load_connections, args.load_seconds)
+            )
+    extra = [(f"  load run, {args.load_connections} clients", load)] if load else []
+    ratio = harness.report("POST /webhook/sms-status", ours, baseline, extra)
+    stored = harness.stored_events()
+    print(f"events stored: {stored} (every 200 answered is one event)")
+    harness.print_result(
+        "status_webhook",
+        harness.result(args, ours, baseline, ratio, load, events_stored=stored),
+    )
 
 
 if __name__ == "__main__":

@@ -18,15 +18,20 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCH_DB = "smsdesk_bench"
+# Several people may bench on one machine: each can name a database and a Redis db of their own.
+BENCH_DB = os.environ.get("BENCH_DATABASE", "smsdesk_bench")
+BENCH_REDIS_DB = os.environ.get("BENCH_REDIS_DB", "13")
 ENV = {
     "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{BENCH_DB}",
-    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/13",
+    "CELERY_BROKER_URL": f"redis://127.0.0.1:6379/{BENCH_REDIS_DB}",
     "DEBUG": "false",
     "SECRET_KEY": "bench-only-secret-key",
     "ALLOWED_HOSTS": "127.0.0.1,localhost",
     "BENCH_ENDPOINTS": "true",
     "LOG_LEVEL": "WARNING",
+    # Persistent connections (the default, 60 s) without a `SELECT 1` round trip per request.
+    "CONN_MAX_AGE": "60",
+    "CONN_HEALTH_CHECKS": "false",
 }
 
 
@@ -35,14 +40,24 @@ def prepare_environment():
     os.environ.update(ENV)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smsdesk.settings")
     subprocess.run(
-        ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", BENCH_DB], check=True
+        ["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "--force", BENCH_DB],
+        check=True,
     )
     subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", BENCH_DB], check=True)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, check=True)
-    subprocess.run(["redis-cli", "-n", "13", "flushdb"], check=True, capture_output=True)
+    subprocess.run(["redis-cli", "-n", BENCH_REDIS_DB, "flushdb"], check=True, capture_output=True)
     import django
 
     django.setup()
+
+
+def add_server_arguments(parser):
+    """The gunicorn settings, the same for our webhook and the bare view."""
+    parser.add_argument("--workers", type=int, default=None, help="gunicorn workers")
+    parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker")
+    parser.add_argument(
+        "--worker-class", default="sync", help="gunicorn worker class (sync, gthread)"
+    )
 
 
 def free_port():
@@ -51,9 +66,59 @@ def free_port():
         return sock.getsockname()[1]
 
 
+def add_load_run_arguments(parser):
+    parser.add_argument(
+        "--load-run",
+        action="store_true",
+        help="also load the webhook with --load-connections clients for --load-seconds (issue 10)",
+    )
+    parser.add_argument("--load-connections", type=int, default=200)
+    parser.add_argument("--load-seconds", type=int, default=60)
+
+
+def stored_events():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM conversations_webhookevent")
+        return cursor.fetchone()[0]
+
+
+def result(args, ours, bare, ratio, load=None, **extra):
+    """The JSON of the BENCH_RESULT line."""
+    keep = ("rps", "p50_ms", "p99_ms", "requests", "non_2xx", "socket_errors")
+    figures = {
+        "connections": args.connections,
+        "seconds": args.seconds,
+        "server": server_description(args),
+        "webhook": {k: ours[k] for k in keep},
+        "bare": {k: bare[k] for k in keep},
+        "webhook_rps": round(ours["rps"], 1),
+        "bare_rps": round(bare["rps"], 1),
+        "webhook_p50_ms": ours["p50_ms"],
+        "webhook_p99_ms": ours["p99_ms"],
+        "ratio": round(ratio, 3),
+        "target": "ratio >= 0.5 and webhook p99 < 50 ms",
+        "target_met": target_met(ratio, ours),
+        "load_average_during": [ours["load_average_1m_after"], bare["load_average_1m_after"]],
+        **extra,
+    }
+    if load is not None:
+        figures["load_run"] = {
+            "connections": args.load_connections,
+            "seconds": args.load_seconds,
+            **{k: load[k] for k in (*keep, "errors", "zero_errors")},
+        }
+    return figures
+
+
+def default_workers():
+    return (os.cpu_count() or 1) * 2 + 1
+
+
 @contextmanager
-def gunicorn(workers=None, threads=1):
-    workers = workers or (os.cpu_count() or 1) * 2 + 1
+def gunicorn(workers=None, threads=1, worker_class="sync"):
+    workers = workers or default_workers()
     port = free_port()
     command = [
         str(Path(sys.executable).parent / "gunicorn"),
@@ -64,6 +129,8 @@ def gunicorn(workers=None, threads=1):
         str(workers),
         "--threads",
         str(threads),
+        "--worker-class",
+        worker_class,
         "--log-level",
         "warning",
     ]
@@ -98,31 +165,25 @@ end
 
 def run_wrk(base_url, requests_, connections=50, seconds=15, threads=2):
     """Load `base_url` with (path, form body) pairs in rotation; returns req/s, p50, p99 (ms)."""
+    lua_table = "{" + ",".join(f"{{{json.dumps(p)},{json.dumps(b)}}}" for p, b in requests_) + "}"
+    return run_wrk_script(WRK_SCRIPT % lua_table, base_url, connections, seconds, threads)
+
+
+def run_wrk_script(script_text, base_url, connections, seconds, threads=2):
+    """Run wrk with a Lua script; the figures, the load average seen during the run included."""
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
-    lua_table = "{" + ",".join(f"{{{json.dumps(p)},{json.dumps(b)}}}" for p, b in requests_) + "}"
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(WRK_SCRIPT % lua_table)
-    result = subprocess.run(
-        [
-            "wrk",
-            "-t",
-            str(threads),
-            "-c",
-            str(connections),
-            "-d",
-            f"{seconds}s",
-            "--latency",
-            "-s",
-            script.name,
-            base_url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    os.unlink(script.name)
-    return parse_wrk(result.stdout)
+        script.write(script_text)
+    command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s"]
+    command += ["--timeout", "10s", "--latency", "-s", script.name, base_url]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, check=True)
+    finally:
+        os.unlink(script.name)
+    figures = parse_wrk(result.stdout)
+    figures["load_average_1m_after"] = os.getloadavg()[0]
+    return figures
 
 
 def _ms(value, unit):
@@ -134,6 +195,8 @@ def parse_wrk(output):
     latency = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", output, re.MULTILINE))
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     errors = re.search(r"Socket errors: (.*)", output)
+    total = re.search(r"(\d+) requests in", output)
+    socket_errors = sum(int(n) for n in re.findall(r"\w+ (\d+)", errors.group(1))) if errors else 0
 
     def to_ms(text):
         value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
@@ -143,17 +206,54 @@ def parse_wrk(output):
         "rps": rps,
         "p50_ms": to_ms(latency["50"]),
         "p99_ms": to_ms(latency["99"]),
+        "requests": int(total.group(1)) if total else 0,
         "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
-        "socket_errors": errors.group(1) if errors else "",
+        "socket_errors": socket_errors,
+        "socket_error_detail": errors.group(1) if errors else "",
     }
 
 
-def report(name, ours, bare):
-    print(f"{'endpoint':<28}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}")
-    for label, figures in ((name, ours), ("bare Django view", bare)):
+def report(name, ours, bare, extra=()):
+    """Print the table; returns the ratio. `extra` adds (label, figures) rows."""
+    header = f"{'endpoint':<34}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'sock err':>9}"
+    print(header)
+    for label, figures in ((name, ours), ("bare Django view", bare), *extra):
         print(
-            f"{label:<28}{figures['rps']:>10.0f}{figures['p50_ms']:>10.1f}"
-            f"{figures['p99_ms']:>10.1f}{figures['non_2xx']:>10}"
+            f"{label:<34}{figures['rps']:>9.0f}{figures['p50_ms']:>9.1f}"
+            f"{figures['p99_ms']:>9.1f}{figures['non_2xx']:>9}{figures['socket_errors']:>9}"
         )
-    print(f"throughput ratio (ours / bare): {ours['rps'] / bare['rps']:.2f}")
-    print(f"machine: {os.cpu_count()} cores, {sys.platform}, Python {sys.version.split()[0]}")
+    ratio = ours["rps"] / bare["rps"]
+    print(f"throughput ratio (ours / bare): {ratio:.2f}")
+    print(f"machine: {machine()}")
+    return ratio
+
+
+def machine():
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return {
+        "nproc": os.cpu_count(),
+        "load_average": load,
+        "python": sys.version.split()[0],
+        "platform": sys.platform,
+    }
+
+
+def server_description(args):
+    workers = args.workers or default_workers()
+    return f"gunicorn {args.worker_class} x{workers} workers x{args.threads} threads"
+
+
+def target_met(ratio, ours):
+    """Issues 4 and 5: at least half the bare view's throughput, p99 under 50 ms."""
+    return ratio >= 0.5 and ours["p99_ms"] < 50.0
+
+
+def print_result(name, result):
+    """The LAST line of every bench script: `BENCH_RESULT {json}` (bench/run_all.py reads it)."""
+    print("BENCH_RESULT " + json.dumps({"name": name, **result, "machine": machine()}))
+
+
+def load_run_figures(figures):
+    """Issue 10: a 200-client load run must end with zero errors (non-2xx or socket errors)."""
+    errors = figures["non_2xx"] + figures["socket_errors"]
+    return {**figures, "errors": errors, "zero_errors": errors == 0}

@@ -18,6 +18,13 @@ def process_webhook_event_task(event_id):
     webhook_events.process_webhook_event(event_id)
 
 
+@shared_task(acks_late=True)
+def drain_webhook_events_task():
+    """Apply every webhook event nobody has tried yet (webhooks kick it, coalesced). Safe to
+    repeat and to run in parallel: each event is applied once, under a row lock."""
+    webhook_events.drain_webhook_events()
+
+
 @shared_task
 def sweep_webhook_events_task():
     """Re-enqueue webhook events the broker lost (stored, never processed)."""

@@ -227,6 +227,9 @@ EXOTEL_SENDER_ID = env.str("EXOTEL_SENDER_ID", default="")
 EXOTEL_DLT_ENTITY_ID = env.str("EXOTEL_DLT_ENTITY_ID", default="")
 EXOTEL_WEBHOOK_TOKEN = env.str("EXOTEL_WEBHOOK_TOKEN", default="")
 EXOTEL_WEBHOOK_ALLOWED_IPS = env.list("EXOTEL_WEBHOOK_ALLOWED_IPS", default=[])
+# Webhooks kick the task that applies their events at most once per this many seconds per
+# process (the first kick at once, one trailing kick for the rest of the window).
+WEBHOOK_DRAIN_KICK_SECONDS = env.float("WEBHOOK_DRAIN_KICK_SECONDS", default=0.1)
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="IN")
 # Only for bench/: exposes /bench/bare, a view that does nothing (the benchmarks' baseline).

@@ -19,7 +19,7 @@ from conversations.models import (
 )
 from conversations.services.threads import refresh_conversation_summary
 from conversations.services.webhook_events import process_webhook_event
-from conversations.tasks import process_webhook_event_task
+from conversations.tasks import drain_webhook_events_task
 
 from .factories import ConversationFactory
 from .sms import CUSTOMER, inbound_fields, post_sms, run_inbound_tasks
@@ -258,7 +258,7 @@ def test_a_reply_without_a_dlt_template_is_not_sent_and_flags_the_conversation(c
 def test_a_real_worker_answers_help_after_the_webhook(live_worker, reply_templates):
     response = post_sms(Client(), "help!", sid="inb_live")
     assert response.status_code == 200
-    live_worker.wait_for(process_webhook_event_task.name)
+    live_worker.wait_for(drain_webhook_events_task.name)
     reply = Message.objects.get(direction=Direction.OUTBOUND)
     assert reply.source == MessageSource.KEYWORD
     assert WebhookEvent.objects.get(sid="inb_live").processed_at is not None

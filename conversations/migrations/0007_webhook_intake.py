@@ -1,9 +1,18 @@
-"""Reserved so that work on several areas can add migrations side by side; filled in by its area."""
+"""Webhook intake (issues 4 and 5): an index for the drain task's queue of untried events."""
 
-from django.db import migrations
+from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
     dependencies = [("conversations", "0006_campaigns")]
 
-    operations = []
+    operations = [
+        migrations.AddIndex(
+            model_name="webhookevent",
+            index=models.Index(
+                condition=models.Q(("attempts", 0), ("processed_at__isnull", True)),
+                fields=["id"],
+                name="webhook_undrained_idx",
+            ),
+        ),
+    ]

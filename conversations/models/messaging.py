@@ -328,6 +328,12 @@ class WebhookEvent(models.Model):
                 condition=Q(processed_at__isnull=True),
                 name="webhook_unprocessed_idx",
             ),
+            # The drain task's queue: events nobody has tried yet, in id order.
+            models.Index(
+                fields=["id"],
+                condition=Q(processed_at__isnull=True, attempts=0),
+                name="webhook_undrained_idx",
+            ),
         ]
 
     def __str__(self):

@@ -23,8 +23,6 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from smsdesk.celery import enqueue_on_commit
-
 from ..models import (
     Conversation,
     Direction,
@@ -35,6 +33,7 @@ from ..models import (
 )
 from ..phone import normalise_phone
 from .threads import get_or_create_conversation, note_new_message
+from .webhook_events import fetch_one_prepared, kick_drain_on_commit
 
 MAX_BODY_CHARS = 2000  # Exotel's own limit on an SMS body; anything longer is not an SMS
 MAX_EXOPHONE_CHARS = 32
@@ -228,9 +227,7 @@ def _store_in_one_statement(sms, kind, remote_addr) -> tuple[bool, int | None] |
     params += [_db_value(field, message) for field in message_fields]
     params += [sms.body, message.created_at, message.created_at]
     params += [_db_value(field, event) for field in event_fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        conversation_id, message_id, event_id = cursor.fetchone()
+    conversation_id, message_id, event_id = fetch_one_prepared(sql, params)
     if conversation_id is None:
         return None
     if event_id is not None:
@@ -295,6 +292,4 @@ def _casts(fields):
 
 
 def _enqueue(event_id):
-    from ..tasks import process_webhook_event_task
-
-    enqueue_on_commit(process_webhook_event_task, event_id)
+    kick_drain_on_commit()

@@ -1,15 +1,28 @@
-"""Applying stored webhook events, once each, whatever the broker does.
+"""Storing webhook events cheaply, and applying them once each, whatever the broker does.
 
-Webhook views store a `WebhookEvent` and enqueue `process_webhook_event`; a beat sweep
-re-enqueues events the broker dropped. A handler returns a short outcome text, or raises
-`EventWaiting` when the event cannot be applied yet (a status callback for a sid we do not know
-yet): it then stays unprocessed until whatever it waits for arrives.
+A webhook view stores a `WebhookEvent` (`insert_event`: one INSERT, committed before the 200)
+and, once that commits, calls `kick_drain`. Kicks are coalesced per process: the first one
+publishes `drain_webhook_events_task` at once, later ones within `WEBHOOK_DRAIN_KICK_SECONDS`
+share one trailing publish at the window's end (a background thread publishes, so no request
+waits for the broker). The drain task applies every event nobody has tried yet, in id order,
+each under its own row lock (`SKIP LOCKED` on PostgreSQL, so parallel drains share the work).
+A beat sweep re-enqueues events the broker dropped (and events that waited or failed).
+
+A handler returns a short outcome text, or raises `EventWaiting` when the event cannot be
+applied yet (a status callback for a sid we do not know yet): it then stays unprocessed until
+whatever it waits for arrives.
 """
 
+import atexit
 import logging
+import os
+import threading
+import time
 from datetime import timedelta
+from functools import cache
 
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -32,10 +45,13 @@ class EventWaiting(Exception):
     """The event cannot be applied yet; keep it for later."""
 
 
-def process_webhook_event(event_id) -> str | None:
-    """Apply one event under a row lock; a processed event is never applied twice."""
+def process_webhook_event(event_id, *, skip_locked=False) -> str | None:
+    """Apply one event under a row lock; a processed event is never applied twice.
+
+    With `skip_locked`, an event another worker holds is left to it (None is returned)."""
     with transaction.atomic():
-        event = WebhookEvent.objects.select_for_update().filter(pk=event_id).first()
+        locked = WebhookEvent.objects.select_for_update(skip_locked=skip_locked)
+        event = locked.filter(pk=event_id).first()
         if event is None or event.processed_at is not None:
             return None
         event.attempts += 1
@@ -81,3 +97,164 @@ def release_waiting_events(sid):
     ).values_list("pk", flat=True)
     for event_id in list(waiting):
         process_webhook_event(event_id)
+
+
+# --- Storing an event in the request ----------------------------------------------------------
+
+
+def insert_event(kind, payload, *, sid="", remote_addr=None) -> int:
+    """Store one raw event and return its id. On PostgreSQL one INSERT built once from the
+    model's fields (no model instance, no ORM save: this runs in every webhook request)."""
+    if connection.vendor != "postgresql":
+        event = WebhookEvent.objects.create(
+            kind=kind, payload=payload, sid=sid[:64], remote_addr=remote_addr
+        )
+        return event.pk
+    sql, fields = _insert_statement()
+    given = {
+        "kind": kind,
+        "payload": payload,
+        "sid": sid[:64],
+        "remote_addr": remote_addr,
+        "received_at": timezone.now(),
+    }
+    params = [
+        field.get_db_prep_save(given[field.name], connection)
+        if field.name in given
+        else field.get_db_prep_save(field.get_default(), connection)
+        for field in fields
+    ]
+    return fetch_one_prepared(sql, params)[0]
+
+
+def fetch_one_prepared(sql, params):
+    """Run one statement on Django's PostgreSQL connection (its transaction, or autocommit) as
+    a server-side prepared statement, and return its one row. Django's cursor binds values on
+    the client and has the server parse and plan every statement again; for the few statements
+    a webhook runs per request, preparing them once per connection halves their cost."""
+    import psycopg
+
+    connection.ensure_connection()
+    connection.validate_no_broken_transaction()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, prepare=True)
+        return cursor.fetchone()
+
+
+@cache
+def _insert_statement():
+    fields = [f for f in WebhookEvent._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    placeholders = ", ".join(f"%s::{f.cast_db_type(connection)}" for f in fields)
+    table = WebhookEvent._meta.db_table
+    # Only table and column names from the model go into the text; every value is a parameter.
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) RETURNING id"  # noqa: S608
+    return sql, fields
+
+
+# --- Draining: apply every event nobody has tried yet ------------------------------------------
+
+DRAIN_BATCH = 100
+DRAIN_MAX_EVENTS = 2000  # per task run; a busier queue hands over to a fresh task
+
+
+def undrained_event_ids(after_id=0, limit=DRAIN_BATCH):
+    """Unprocessed events never tried yet, oldest first (waiting and failed ones were tried:
+    `release_waiting_events` and the sweep retry those)."""
+    return list(
+        WebhookEvent.objects.filter(processed_at__isnull=True, attempts=0, pk__gt=after_id)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def drain_webhook_events(max_events=DRAIN_MAX_EVENTS) -> int:
+    """Apply undrained events in id order, each under its own row lock, skipping those another
+    drain holds. Returns how many were looked at; kicks a fresh drain if it stopped early."""
+    seen = 0
+    last_id = 0
+    while seen < max_events:
+        batch = undrained_event_ids(last_id, min(DRAIN_BATCH, max_events - seen))
+        if not batch:
+            return seen
+        for event_id in batch:
+            process_webhook_event(event_id, skip_locked=True)
+        seen += len(batch)
+        last_id = batch[-1]
+    if undrained_event_ids(last_id, 1):
+        publish_drain()
+    return seen
+
+
+# --- Kicking the drain task, coalesced per process --------------------------------------------
+
+
+def publish_drain():
+    """Send one `drain_webhook_events_task`; a broker that is down is logged, not raised (the
+    sweep re-enqueues what is left)."""
+    from ..tasks import drain_webhook_events_task
+
+    try:
+        drain_webhook_events_task.apply_async()
+    except Exception:
+        logger.exception("Could not enqueue the webhook drain; the sweep will pick events up")
+
+
+class DrainKicker:
+    """At most one drain publish per `window` seconds per process, and always one that starts
+    after the latest kick: the first kick publishes at once, kicks during the window that
+    follows are served by one publish at its end. Publishing happens on a daemon thread (made
+    again after a fork, e.g. in each gunicorn worker), so no request waits for the broker."""
+
+    def __init__(self, window, publish=None):
+        self.window = window
+        self.publish = publish or (lambda: publish_drain())
+        self._guard = threading.Lock()
+        self._pid = None
+        self._wanted = None
+        self._thread = None
+
+    def kick(self):
+        try:
+            self._wanted_event().set()
+        except Exception:  # e.g. no thread could start: the sweep will pick the event up
+            logger.exception("Could not kick the webhook drain")
+
+    def _wanted_event(self) -> threading.Event:
+        with self._guard:
+            if self._pid != os.getpid() or not self._thread.is_alive():
+                self._wanted = threading.Event()
+                self._thread = threading.Thread(
+                    target=self._run, args=(self._wanted,), name="webhook-drain-kicker", daemon=True
+                )
+                self._thread.start()
+                self._pid = os.getpid()
+            return self._wanted
+
+    def _run(self, wanted):
+        while True:
+            wanted.wait()
+            wanted.clear()  # a kick from now on is served by the next round
+            self.publish()
+            time.sleep(self.window)
+
+    def flush(self):
+        """At exit: publish a kick still waiting for its window (else the sweep would)."""
+        if self._pid == os.getpid() and self._wanted is not None and self._wanted.is_set():
+            self._wanted.clear()
+            self.publish()
+
+    def forget_after_fork(self):
+        """In a forked child the parent's thread does not exist and its lock may be held."""
+        self._guard = threading.Lock()
+        self._pid = None
+
+
+_kicker = DrainKicker(getattr(settings, "WEBHOOK_DRAIN_KICK_SECONDS", 0.1))
+atexit.register(_kicker.flush)
+os.register_at_fork(after_in_child=_kicker.forget_after_fork)
+
+
+def kick_drain_on_commit():
+    """Once the current transaction commits (at once in autocommit), make sure a drain runs."""
+    transaction.on_commit(_kicker.kick)

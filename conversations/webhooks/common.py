@@ -6,9 +6,7 @@ import logging
 from django.conf import settings
 from django.http import JsonResponse
 
-from smsdesk.celery import enqueue_on_commit
-
-from ..models import WebhookEvent
+from ..services.webhook_events import insert_event, kick_drain_on_commit
 
 logger = logging.getLogger("conversations.webhooks")
 
@@ -51,15 +49,11 @@ def refuse(status, message, fields=None):
     return JsonResponse(body, status=status)
 
 
-def store_event(kind, payload, *, sid="", request=None) -> WebhookEvent:
-    """Save the raw event and schedule its processing once the transaction commits."""
-    from ..tasks import process_webhook_event_task
-
-    event = WebhookEvent.objects.create(
-        kind=kind,
-        payload=payload,
-        sid=sid[:64],
-        remote_addr=client_ip(request) if request else None,
+def store_event(kind, payload, *, sid="", request=None) -> int:
+    """Save the raw event (committed before we answer) and make sure a drain task applies it
+    once the transaction commits. Returns the event's id."""
+    event_id = insert_event(
+        kind, payload, sid=sid, remote_addr=client_ip(request) if request else None
     )
-    enqueue_on_commit(process_webhook_event_task, event.pk)
-    return event
+    kick_drain_on_commit()
+    return event_id

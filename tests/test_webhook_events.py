@@ -1,0 +1,209 @@
+"""Applying stored webhook events: coalesced kicks, the drain task, and the sweep as safety net."""
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.db import connection, connections
+from django.test import Client
+from django.utils import timezone
+
+from conversations.models import Message, MessageStatus, WebhookEvent, WebhookKind
+from conversations.services import sending, webhook_events
+from conversations.services.webhook_events import (
+    DrainKicker,
+    drain_webhook_events,
+    insert_event,
+    process_webhook_event,
+)
+from conversations.tasks import sweep_webhook_events_task
+
+from .conftest import wait_until
+from .factories import MessageFactory
+
+pytestmark = pytest.mark.django_db
+
+DELIVERED = {
+    "Status": "sent",
+    "DetailedStatus": "DELIVERED_TO_HANDSET",
+    "DetailedStatusCode": "20005",
+    "SmsUnits": "1",
+}
+
+postgres_only = pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="SQLite serialises writers and has no row locks; PostgreSQL drains in parallel.",
+)
+
+
+def post_delivered(client, message):
+    token = sending.status_callback_url(message).split("token=")[1]
+    payload = {"SmsSid": message.sid, "To": "09876543210", **DELIVERED}
+    response = client.post(f"/webhook/sms-status?token={token}", payload)
+    assert response.status_code == 200, response.content
+
+
+def queued_messages(count, prefix="sid-drain"):
+    return [MessageFactory(sid=f"{prefix}-{n}", status=MessageStatus.QUEUED) for n in range(count)]
+
+
+def unprocessed():
+    return WebhookEvent.objects.filter(processed_at__isnull=True).count()
+
+
+@pytest.fixture
+def lost_kicks(monkeypatch):
+    """The broker loses every drain the webhooks ask for."""
+    monkeypatch.setattr(webhook_events._kicker, "kick", lambda: None)
+
+
+# --- Coalescing ---------------------------------------------------------------------------------
+
+
+class CountingKicker(DrainKicker):
+    """The real kicker, counting its publishes instead of sending them."""
+
+    def __init__(self, window):
+        self.published = []
+        super().__init__(window, publish=lambda: self.published.append(time.monotonic()))
+
+
+def test_kicks_during_the_window_share_one_publish_at_its_end():
+    kicker = CountingKicker(window=0.2)
+    kicker.kick()
+    wait_until(lambda: len(kicker.published) == 1, timeout=5, what="the first publish")
+    for _ in range(500):
+        kicker.kick()
+    wait_until(lambda: len(kicker.published) >= 2, timeout=5, what="the trailing publish")
+    first, trailing = kicker.published[:2]
+    assert trailing - first >= 0.2
+    time.sleep(0.5)  # nothing more comes: the 500 kicks are served by that one publish
+    assert len(kicker.published) == 2
+
+
+def test_a_kick_after_the_last_publish_always_gets_a_publish_of_its_own():
+    kicker = CountingKicker(window=0.05)
+    kicker.kick()
+    wait_until(lambda: len(kicker.published) == 1, timeout=5, what="the first publish")
+    kicker.kick()
+    wait_until(lambda: len(kicker.published) == 2, timeout=5, what="a publish for the new kick")
+
+
+def test_a_webhook_kicks_the_drain_once_its_event_is_committed(
+    client, django_capture_on_commit_callbacks, monkeypatch
+):
+    kicks = []
+    monkeypatch.setattr(webhook_events._kicker, "kick", lambda: kicks.append(unprocessed()))
+    (message,) = queued_messages(1)
+    with django_capture_on_commit_callbacks(execute=True):
+        post_delivered(client, message)
+    assert kicks == [1]  # the event was stored (and visible) when the kick went out
+
+
+# --- The request's write ------------------------------------------------------------------------
+
+
+def test_insert_event_stores_every_field_as_the_orm_would():
+    event_id = insert_event(
+        WebhookKind.SMS_STATUS, {"SmsSid": "s1", "Body": "नमस्ते"}, sid="s1", remote_addr="10.0.0.7"
+    )
+    event = WebhookEvent.objects.get(pk=event_id)
+    assert (event.kind, event.sid, event.remote_addr) == (WebhookKind.SMS_STATUS, "s1", "10.0.0.7")
+    assert event.payload == {"SmsSid": "s1", "Body": "नमस्ते"}
+    assert (event.processed_at, event.attempts, event.outcome) == (None, 0, "")
+    assert abs(event.received_at - timezone.now()) < timedelta(minutes=1)
+
+
+# --- Draining -----------------------------------------------------------------------------------
+
+
+def test_drain_applies_every_untried_event(client, lost_kicks):
+    messages = queued_messages(5)
+    for message in messages:
+        post_delivered(client, message)
+    assert drain_webhook_events() == 5
+    assert unprocessed() == 0
+    assert set(Message.objects.values_list("status", flat=True)) == {MessageStatus.DELIVERED}
+
+
+def test_drain_leaves_a_waiting_event_to_the_sweep(client, lost_kicks):
+    message = MessageFactory(sid=None, status=MessageStatus.DISPATCHING)
+    token = sending.status_callback_url(message).split("token=")[1]
+    client.post(f"/webhook/sms-status?token={token}", {"SmsSid": "sid-unknown", **DELIVERED})
+    drain_webhook_events()
+    drain_webhook_events()
+    event = WebhookEvent.objects.get()
+    assert event.outcome.startswith("waiting")
+    assert event.attempts == 1
+
+
+def test_a_drain_that_stops_early_hands_over_to_a_fresh_drain(client, lost_kicks, monkeypatch):
+    handed_over = []
+    monkeypatch.setattr(webhook_events, "publish_drain", lambda: handed_over.append(True))
+    for message in queued_messages(3):
+        post_delivered(client, message)
+    assert drain_webhook_events(max_events=2) == 2
+    assert unprocessed() == 1
+    assert handed_over == [True]
+
+
+def test_process_with_skip_locked_leaves_a_processed_event_alone(client, lost_kicks):
+    (message,) = queued_messages(1)
+    post_delivered(client, message)
+    event = WebhookEvent.objects.get()
+    assert process_webhook_event(event.pk, skip_locked=True) == "delivered applied"
+    assert process_webhook_event(event.pk, skip_locked=True) is None
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_two_drains_at_once_apply_each_event_exactly_once(lost_kicks):
+    client = Client()
+    for message in queued_messages(40):
+        post_delivered(client, message)
+    barrier = threading.Barrier(2)
+
+    def drain():
+        try:
+            barrier.wait(timeout=5)
+            drain_webhook_events()
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=drain) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert unprocessed() == 0
+    assert set(WebhookEvent.objects.values_list("attempts", flat=True)) == {1}
+
+
+# --- With a real worker -------------------------------------------------------------------------
+
+
+@pytest.mark.worker
+def test_many_webhooks_are_all_applied_by_a_real_worker_without_the_sweep(worker_process):
+    worker_process()
+    client = Client()
+    messages = queued_messages(30, prefix="sid-live")
+    for message in messages:
+        post_delivered(client, message)
+    wait_until(lambda: unprocessed() == 0, timeout=60, what="the worker to drain every event")
+    delivered = Message.objects.filter(status=MessageStatus.DELIVERED).count()
+    assert delivered == len(messages)
+
+
+@pytest.mark.worker
+def test_an_event_whose_kick_was_lost_is_applied_by_the_sweep(worker_process, lost_kicks):
+    worker_process()
+    (message,) = queued_messages(1, prefix="sid-lost")
+    post_delivered(Client(), message)
+    # The sweep takes events that have waited a while; pretend this one has.
+    WebhookEvent.objects.update(received_at=timezone.now() - timedelta(minutes=5))
+    assert unprocessed() == 1
+    sweep_webhook_events_task.delay()
+    wait_until(lambda: unprocessed() == 0, timeout=60, what="the sweep to apply the event")
+    message.refresh_from_db()
+    assert message.status == MessageStatus.DELIVERED
