@@ -759,3 +759,18 @@ def test_the_thread_runs_the_same_queries_for_3_or_40_messages(
         MessageFactory(conversation=conversation, body=f"ours {n}", created_by=UserFactory())
     with django_assert_max_num_queries(small):
         assert agent.get(f"/inbox/c/{RAVI}/").status_code == 200
+
+
+def test_a_long_thread_shows_its_newest_messages_and_a_link_to_the_rest(agent, monkeypatch):
+    conversation_with_messages(
+        RAVI, "Ravi", *[("inbound", f"message {n}", "received") for n in range(5)]
+    )
+    monkeypatch.setattr(inbox, "THREAD_LIMIT", 3)
+    html = agent.get(f"/inbox/c/{RAVI}/").content.decode()
+    assert "message 0" not in html and "message 1" not in html
+    assert html.index("message 2") < html.index("message 4")
+    assert "Show 2 earlier messages" in html
+    everything = agent.get(f"/inbox/c/{RAVI}/", {"all": "1"}).content.decode()
+    assert all(f"message {n}" in everything for n in range(5))
+    polled = agent.get(f"/inbox/c/{RAVI}/messages/", {"all": "1"}).content.decode()
+    assert "messages/?all=1" in polled and "message 0" in polled

@@ -118,12 +118,17 @@ def _conversation(request, phone):
 def _messages_context(request, conversation):
     triage.mark_conversation_read(conversation)
     holder = reply_locks.holder_of(conversation, request.user)
+    # The newest messages (a long thread would be slow to render every poll), or all of them.
+    show_all = bool(request.GET.get("all"))
+    messages, earlier = inbox.recent_messages(
+        conversation, limit=None if show_all else inbox.THREAD_LIMIT
+    )
     return {
         "conversation": conversation,
         # Messages and calls (issue 9) in time order.
-        "thread": calls.thread_with_calls(
-            conversation, conversation.messages.select_related("created_by")
-        ),
+        "thread": calls.thread_with_calls(conversation, messages),
+        "earlier": earlier,
+        "show_all": show_all,
         "Direction": Direction,
         "replying": reply_locks.display_name(holder) if holder else "",
     }

@@ -110,6 +110,18 @@ class Conversation(models.Model):
         ordering = ["-last_activity_at", "-id"]
         indexes = [
             models.Index(fields=["-last_activity_at", "-id"], name="conversation_inbox_idx"),
+            # The inbox's unread and closed filters (and their counts) read only their rows.
+            # Searches use trigram indexes, created on PostgreSQL only (migration 0008).
+            models.Index(
+                fields=["-last_activity_at", "-id"],
+                condition=Q(unread_count__gt=0),
+                name="conversation_unread_idx",
+            ),
+            models.Index(
+                fields=["-last_activity_at", "-id"],
+                condition=Q(closed_at__isnull=False),
+                name="conversation_closed_idx",
+            ),
         ]
 
     def __str__(self):

@@ -55,14 +55,28 @@ def browser(django_db_setup):
 
 
 @pytest.fixture
-def page(browser, live_server):
-    context = browser.new_context(
-        base_url=live_server.url, viewport={"width": 1000, "height": 720}, accept_downloads=True
-    )
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    yield page
-    context.close()
+def new_page(browser, live_server):
+    """Pages of their own browser contexts (own cookies: one person each), closed after."""
+    contexts = []
+
+    def open_page(width=1000, height=720):
+        context = browser.new_context(
+            base_url=live_server.url,
+            viewport={"width": width, "height": height},
+            accept_downloads=True,
+        )
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(new_page):
+    return new_page()
 
 
 @pytest.fixture
@@ -76,3 +90,24 @@ def agents_group(transactional_db):
             apps, None
         )
     return Group.objects.get(name="Agents")
+
+
+@pytest.fixture
+def template(transactional_db):
+    from tests.factories import DltTemplateFactory
+
+    return DltTemplateFactory(name="Appointment confirmed", template_id="1107160000000000001")
+
+
+@pytest.fixture
+def signed_in(page, agents_group):
+    from .helpers import sign_in
+
+    return sign_in(page, agents_group)
+
+
+@pytest.fixture
+def seed_inbox(transactional_db):
+    from .helpers import seed_conversations
+
+    seed_conversations()

@@ -20,75 +20,18 @@ except ImportError:
 from conversations.models import Message
 from conversations.services import sending
 from conversations.services.status_callbacks import apply_status, parse_status_report
-from tests.factories import (
-    DltTemplateFactory,
-    OptOutFactory,
-    UserFactory,
-    conversation_with_messages,
-)
+from tests.factories import OptOutFactory, conversation_with_messages
 from tests.sms import inbound_fields
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+from .helpers import RAVI, screenshot
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-RAVI = "+919876543210"
-CONFIRMED = (
-    "Your appointment is confirmed for {#var#} at {#var#}. Reply YES to confirm or NO to cancel."
-)
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(autouse=True)
 def no_broker(monkeypatch):
     # Sends are checked and stored; no worker calls Exotel here (its callbacks are applied below).
     monkeypatch.setattr(sending, "enqueue_send", lambda message: None)
-
-
-@pytest.fixture
-def template(transactional_db):
-    return DltTemplateFactory(name="Appointment confirmed", template_id="1107160000000000001")
-
-
-@pytest.fixture
-def signed_in(page, agents_group):
-    user = UserFactory(username="asha")
-    user.groups.add(agents_group)
-    page.goto("/inbox/")
-    expect(page).to_have_url(re.compile(r"/accounts/login/"))
-    page.get_by_label("Username").fill("asha")
-    page.get_by_label("Password").fill("pass-for-tests-1")
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="SMS Conversations")).to_be_visible()
-    return page
-
-
-@pytest.fixture
-def seed_inbox(transactional_db):
-    sent = CONFIRMED.replace("{#var#}", "20 Jan", 1).replace("{#var#}", "3 PM")
-    conversation_with_messages(
-        RAVI,
-        "Ravi Kumar",
-        ("outbound", sent, "delivered"),
-        ("inbound", "Yes, I confirm my appointment", "received"),
-        minutes_ago=2,
-    )
-    conversation_with_messages(
-        "+919876543211",
-        "Priya Sharma",
-        ("outbound", sent, "delivered"),
-        ("inbound", "Hi, it's Priya", "received"),
-        ("inbound", "Can you reschedule to 4 PM?", "received"),
-        minutes_ago=15,
-    )
-    conversation_with_messages(
-        "+919876543212", "Amit Patel", ("outbound", sent, "delivered"), minutes_ago=60
-    )
-
-
-def screenshot(page, name):
-    """Into docs/screenshots/ when UPDATE_SCREENSHOTS is set (for the README), else nowhere."""
-    if os.environ.get("UPDATE_SCREENSHOTS"):
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / name))
 
 
 def test_an_agent_signs_in_and_sees_the_list(signed_in, seed_inbox):
@@ -201,3 +144,99 @@ def test_export_downloads_the_rows(signed_in, seed_inbox):
     assert lines[0].startswith("phone_number,name,assignee")
     assert len(lines) == 1 + 6
     assert sum("Priya Sharma" in line for line in lines) == 3
+
+
+# --- Made for a team --------------------------------------------------------------------------
+
+
+def test_others_see_who_is_replying_and_cannot_send_over_them(
+    new_page, agents_group, seed_inbox, template
+):
+    from .helpers import sign_in
+
+    asha = sign_in(new_page(), agents_group, "asha")
+    ravi = sign_in(new_page(), agents_group, "ravi")
+    ravi.goto(f"/inbox/c/{RAVI}/")
+    send = ravi.get_by_role("button", name="Send reply")
+    expect(send).to_be_enabled()
+    asha.goto(f"/inbox/c/{RAVI}/")
+    asha.get_by_label("Message").fill("Typing a reply")
+    # Ravi's page learns it from its polling of the thread (every 3 s), without reload.
+    expect(ravi.locator("#reply-lock")).to_have_text(re.compile("^asha is replying"))
+    expect(send).to_be_disabled()
+    expect(asha.locator("#reply-lock")).to_be_hidden()
+    expect(asha.get_by_role("button", name="Send reply")).to_be_enabled()
+
+
+def test_one_click_closes_the_conversation_and_the_list_shows_it(signed_in, seed_inbox):
+    page = signed_in
+    page.goto(f"/inbox/c/{RAVI}/")
+    page.get_by_role("button", name="Confirmed").click()
+    expect(page.get_by_text("Closed as Confirmed.")).to_be_visible()
+    expect(page.locator(".tag-closed")).to_have_text("Closed: Confirmed")
+    page.goto("/inbox/?filter=closed")
+    expect(page.locator("li.conversation")).to_have_count(1)
+    expect(page.locator("li.conversation")).to_contain_text("Confirmed")
+
+
+def test_an_expired_session_takes_the_whole_page_to_the_login_page(signed_in, seed_inbox):
+    page = signed_in
+    page.goto("/inbox/?filter=unread")
+    page.context.clear_cookies()
+    # The next poll (every 4 s) is refused; the page goes to the login page as a whole.
+    expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/inbox/%3Ffilter%3Dunread"))
+    expect(page.get_by_role("heading", name="Sign in to SMS Desk")).to_be_visible()
+    expect(page.locator("#conversation-list")).to_have_count(0)
+
+
+# --- Phone width and keyboard -----------------------------------------------------------------
+
+
+def _horizontal_overflow(page):
+    return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+
+
+def test_the_pages_fit_a_phone_screen(new_page, agents_group, seed_inbox, template):
+    from .helpers import sign_in
+
+    page = sign_in(new_page(width=375, height=740), agents_group)
+    page.reload()
+    expect(page.locator("li.conversation")).to_have_count(3)
+    assert _horizontal_overflow(page) <= 0
+    screenshot(page, "inbox-list-phone.png")
+    page.goto(f"/inbox/c/{RAVI}/")
+    page.get_by_label("DLT template").select_option(label="Appointment confirmed")
+    page.get_by_label("Variable 1").fill("21 Jan")
+    page.get_by_label("Variable 2").fill("4 PM")
+    send = page.get_by_role("button", name="Send reply")
+    send.scroll_into_view_if_needed()
+    box = send.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 375
+    assert _horizontal_overflow(page) <= 0
+    screenshot(page, "inbox-thread-phone.png")
+    send.click()
+    expect(page.get_by_text("Reply queued.")).to_be_visible()
+
+
+def test_every_control_has_a_label_and_the_reply_box_is_in_order(signed_in, seed_inbox, template):
+    page = signed_in
+    page.goto(f"/inbox/c/{RAVI}/")
+    page.get_by_label("DLT template").select_option(label="Appointment confirmed")
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll('input, select, textarea')]
+              .filter(el => el.type !== 'hidden' && el.offsetParent !== null)
+              .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
+              .map(el => el.name || el.id)"""
+    )
+    assert unlabelled == []
+    page.get_by_label("DLT template").focus()
+    order = []
+    for _ in range(3):
+        page.keyboard.press("Tab")
+        order.append(
+            page.evaluate(
+                "document.activeElement.labels?.[0]?.textContent || "
+                "document.activeElement.textContent.trim()"
+            )
+        )
+    assert order == ["Variable 1", "Variable 2", "Send reply"]

@@ -1,0 +1,233 @@
+"""The inbox on a large dataset: list page and thread page render times (issue 6).
+
+    .venv/bin/python bench/bench_inbox.py                      # 100,000 conversations, 1M messages
+    .venv/bin/python bench/bench_inbox.py --repeat 100 --regenerate
+
+Runs against its own PostgreSQL database (`--database-url`, by default
+postgres://postgres@127.0.0.1:5432/smsdesk_inbox_bench): created, migrated and filled with
+`manage.py generate_dataset` the first time, and reused afterwards when it holds the dataset.
+
+Each page is requested in-process with Django's test client, signed in as an agent of the
+Agents group, with DEBUG off: the time is the whole Django request (middleware, session and
+permission queries, the view, the template), without a network or a WSGI server in front.
+After warm-up requests, `--repeat` timed requests per page give p50/p95. Target: p95 < 100 ms.
+The last line printed is `BENCH_RESULT {json}` (bench/run_all.py collects it).
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/smsdesk_inbox_bench"
+TARGET_P95_MS = 100.0
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--database-url", default=os.environ.get("INBOX_BENCH_DATABASE_URL", DEFAULT_URL)
+    )
+    parser.add_argument("--conversations", type=int, default=100_000)
+    parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=60, help="timed requests per page")
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--regenerate", action="store_true", help="drop and refill the database")
+    return parser.parse_args()
+
+
+def environment(url):
+    return {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DEBUG": "false",
+        "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-secret"),
+        "ALLOWED_HOSTS": "testserver,127.0.0.1,localhost",
+    }
+
+
+def psql_admin(url, sql):
+    """Run `sql` on the server's `postgres` database (to create or drop the bench database)."""
+    import psycopg
+
+    parts = urlsplit(url)
+    admin = parts._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as connection:
+        return (
+            connection.execute(sql).fetchall()
+            if sql.lstrip().upper().startswith("SELECT")
+            else None
+        )
+
+
+def ensure_dataset(args):
+    """Create, migrate and fill the bench database unless it already holds the dataset."""
+    name = urlsplit(args.database_url).path.lstrip("/")
+    if args.regenerate:
+        psql_admin(args.database_url, f'DROP DATABASE IF EXISTS "{name}"')
+    exists = psql_admin(args.database_url, f"SELECT 1 FROM pg_database WHERE datname = '{name}'")
+    if not exists:
+        psql_admin(args.database_url, f'CREATE DATABASE "{name}"')
+    env = environment(args.database_url)
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, cwd=ROOT, check=True)
+    counts = dataset_counts(args.database_url)
+    if counts[0] >= args.conversations and counts[1] >= args.messages:
+        print(f"Reusing {args.database_url}: {counts[0]} conversations, {counts[1]} messages.")
+        return counts, None
+    if counts[0]:
+        raise SystemExit(
+            f"{name} holds a partial dataset ({counts[0]} conversations); run with --regenerate"
+        )
+    started = time.monotonic()
+    command = [*manage, "generate_dataset", "--conversations", str(args.conversations)]
+    command += ["--messages", str(args.messages)]
+    subprocess.run(command, env=env, cwd=ROOT, check=True)
+    return dataset_counts(args.database_url), round(time.monotonic() - started, 1)
+
+
+def dataset_counts(url):
+    import psycopg
+
+    with psycopg.connect(url) as connection:
+        conversations = connection.execute("SELECT count(*) FROM conversations_conversation")
+        conversations = conversations.fetchone()[0]
+        messages = connection.execute("SELECT count(*) FROM conversations_message").fetchone()[0]
+    return conversations, messages
+
+
+def set_up_django(url):
+    os.environ.update(environment(url))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smsdesk.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    # As in production: static files through the manifest are not needed for timing the views.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+def pages():
+    """(label, path, params) of the pages timed, chosen from the data itself."""
+    from conversations.models import Conversation
+
+    typical = (
+        Conversation.objects.filter(message_count__gte=8, message_count__lte=12)
+        .order_by("-last_activity_at")
+        .values_list("phone_number", flat=True)
+        .first()
+    )
+    longest = Conversation.objects.order_by("-message_count").values_list(
+        "phone_number", "message_count"
+    )[0]
+    named = Conversation.objects.exclude(contact_name="").order_by("-id").first()
+    return [
+        ("list: first page", "/inbox/", {}),
+        ("list: page 40", "/inbox/", {"page": 40}),
+        ("list: search name", "/inbox/", {"q": named.contact_name.split()[0]}),
+        ("list: search phone", "/inbox/", {"q": named.phone_number[-6:]}),
+        ("list: search text", "/inbox/", {"q": "reschedule"}),
+        ("list: filter unread", "/inbox/", {"filter": "unread"}),
+        ("list: filter mine", "/inbox/", {"filter": "mine"}),
+        ("list: filter closed", "/inbox/", {"filter": "closed"}),
+        ("list: filter opted out", "/inbox/", {"filter": "opted_out"}),
+        ("rows fragment (poll)", "/inbox/rows/", {}),
+        ("thread: ~10 messages", f"/inbox/c/{typical}/", {}),
+        (f"thread: longest ({longest[1]})", f"/inbox/c/{longest[0]}/", {}),
+        ("thread fragment (poll)", f"/inbox/c/{typical}/messages/", {}),
+        ("api: /api/conversations", "/api/conversations", {}),
+    ]
+
+
+def time_page(client, path, params, warmup, repeat):
+    for _ in range(warmup):
+        response = client.get(path, params)
+        assert response.status_code == 200, (path, response.status_code)
+    timings = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        response = client.get(path, params)
+        timings.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200, (path, response.status_code)
+    timings.sort()
+    return {
+        "p50_ms": round(statistics.median(timings), 1),
+        "p95_ms": round(timings[max(0, round(0.95 * len(timings)) - 1)], 1),
+        "max_ms": round(timings[-1], 1),
+    }
+
+
+def machine():
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return {"nproc": os.cpu_count(), "load_average": load, "python": sys.version.split()[0]}
+
+
+def main():
+    args = parse_args()
+    (conversations, messages), generated_in = ensure_dataset(args)
+    set_up_django(args.database_url)
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    agent = get_user_model().objects.get(username="dataset-agent01")
+    client = Client()
+    client.force_login(agent)
+    staff = get_user_model().objects.filter(is_staff=True).first()
+    if staff is None:
+        staff = get_user_model().objects.create_user("bench-staff", is_staff=True)
+    api = Client()
+    api.force_login(staff)
+
+    rows = []
+    load_before = os.getloadavg()[0]
+    for label, path, params in pages():
+        who = api if path.startswith("/api/") else client
+        figures = time_page(who, path, params, args.warmup, args.repeat)
+        rows.append({"page": label, **figures})
+    load_after = os.getloadavg()[0]
+
+    width = max(len(row["page"]) for row in rows)
+    print(f"\nInbox on {conversations:,} conversations / {messages:,} messages (PostgreSQL), ")
+    print(f"Django test client in-process, {args.repeat} timed requests per page\n")
+    print(f"| {'page'.ljust(width)} | p50 ms | p95 ms | max ms |")
+    print(f"| {'-' * width} | ------ | ------ | ------ |")
+    for row in rows:
+        print(
+            f"| {row['page'].ljust(width)} | {row['p50_ms']:6.1f} | {row['p95_ms']:6.1f} "
+            f"| {row['max_ms']:6.1f} |"
+        )
+    worst = max(row["p95_ms"] for row in rows)
+    met = worst < TARGET_P95_MS
+    print(
+        f"\nworst p95 {worst:.1f} ms; target p95 < {TARGET_P95_MS:g} ms: "
+        + ("met" if met else "NOT met")
+    )
+    result = {
+        "name": "inbox",
+        "method": "Django test client, in-process, DEBUG off, signed-in agent",
+        "dataset": {"conversations": conversations, "messages": messages},
+        "generated_in_s": generated_in,
+        "repeat": args.repeat,
+        "pages": rows,
+        "worst_p95_ms": worst,
+        "target": f"p95 < {TARGET_P95_MS:g} ms for every page",
+        "target_met": met,
+        "load_average_1m": [round(load_before, 2), round(load_after, 2)],
+        "machine": machine(),
+    }
+    print("BENCH_RESULT " + json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""What the browser tests share: the seed's conversations, signing in, screenshots."""
+
+import os
+import re
+from pathlib import Path
+
+from tests.factories import UserFactory, conversation_with_messages
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+RAVI = "+919876543210"
+CONFIRMED = (
+    "Your appointment is confirmed for {#var#} at {#var#}. Reply YES to confirm or NO to cancel."
+)
+
+
+def seed_conversations():
+    """The seed's mock-up (shared/seeds/000_*): Ravi, Priya and Amit."""
+    sent = CONFIRMED.replace("{#var#}", "20 Jan", 1).replace("{#var#}", "3 PM")
+    conversation_with_messages(
+        RAVI,
+        "Ravi Kumar",
+        ("outbound", sent, "delivered"),
+        ("inbound", "Yes, I confirm my appointment", "received"),
+        minutes_ago=2,
+    )
+    conversation_with_messages(
+        "+919876543211",
+        "Priya Sharma",
+        ("outbound", sent, "delivered"),
+        ("inbound", "Hi, it's Priya", "received"),
+        ("inbound", "Can you reschedule to 4 PM?", "received"),
+        minutes_ago=15,
+    )
+    conversation_with_messages(
+        "+919876543212", "Amit Patel", ("outbound", sent, "delivered"), minutes_ago=60
+    )
+
+
+def sign_in(page, group, username="asha"):
+    """A new agent `username` in `group`, signed in through the login page."""
+    from playwright.sync_api import expect
+
+    user = UserFactory(username=username)
+    user.groups.add(group)
+    page.goto("/inbox/")
+    expect(page).to_have_url(re.compile(r"/accounts/login/"))
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill("pass-for-tests-1")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="SMS Conversations")).to_be_visible()
+    return page
+
+
+def screenshot(page, name):
+    """Into docs/screenshots/ when UPDATE_SCREENSHOTS is set (for the README), else nowhere."""
+    if os.environ.get("UPDATE_SCREENSHOTS"):
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / name))
