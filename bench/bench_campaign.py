@@ -13,6 +13,10 @@
 
     .venv/bin/python bench/bench_campaign.py [--recipients 100000] [--tls]
 
+The last line printed is `BENCH_RESULT {json}` (bench/run_all.py collects it): the figures,
+the ratio, which targets are met, CPU time per message of the worker and the sandbox (less
+sensitive to a busy machine than rates), and the machine's nproc and load average.
+
 Zero setup by default (SQLite under var/ and the filesystem broker); set DATABASE_URL and
 CELERY_BROKER_URL to bench PostgreSQL and Redis. `--tls` serves the sandbox over HTTPS with a
 throwaway certificate, as Exotel is HTTPS-only. `--latency 30` makes the sandbox hold every
@@ -22,6 +26,7 @@ API request 30 ms, as the round trip to Exotel would (both sides pay it).
 import argparse
 import contextlib
 import csv
+import json
 import os
 import platform
 import shutil
@@ -44,6 +49,9 @@ TEMPLATE_BODY = "Hi {#var#}, your appointment is on {#var#}. Reply YES to confir
 TEMPLATE_ID = "1107000000000000777"
 ENTITY_ID = "1101234567890123456"
 SENDER = "EXOTEL"
+TARGET_RATIO = 20.0
+TARGET_RSS_MB = 300
+TARGET_IMPORT_SECONDS = 30
 
 
 def main() -> int:
@@ -61,6 +69,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     print(f"{os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}")
+    load_before = os.getloadavg()
     with _certificate(args.tls) as tls:
         port = sandbox_process.free_port()
         base_url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
@@ -68,33 +77,98 @@ def main() -> int:
         try:
             sandbox_process.wait_ready(base_url, sandbox)
             _add_latency(base_url, args.latency)
-            seed_rate = _seed_loop(base_url, args.seed_count)
+            seed_rate, seed_cpu = _seed_loop(base_url, args.seed_count, sandbox.pid)
             sandbox_process.reset(base_url)
             _add_latency(base_url, args.latency)
             env = _environment(base_url, args.concurrency)
             import_seconds, campaign_id = _import(env, args.recipients)
-            rate, rss_mb = _campaign(env, campaign_id, args.recipients, args.pool, args.concurrency)
+            run = _campaign(
+                env, campaign_id, args.recipients, args.pool, args.concurrency, sandbox.pid
+            )
         finally:
             sandbox.terminate()
             sandbox.wait(timeout=10)
-    ratio = rate / seed_rate
+    ratio = run["rate"] / seed_rate
+    targets = {
+        "ratio_at_least_20x": ratio >= TARGET_RATIO,
+        "peak_rss_under_300_mb": run["peak_rss_mb"] < TARGET_RSS_MB,
+        "csv_import_under_30_s": import_seconds < TARGET_IMPORT_SECONDS,
+        "exactly_one_message_per_recipient": run["messages"] == args.recipients,
+    }
     print()
     print(f"seed loop          {seed_rate:8.0f} msg/s  ({args.seed_count} recipients)")
-    print(f"campaign dispatch  {rate:8.0f} msg/s  ({args.recipients} recipients)")
-    print(f"ratio              {ratio:8.1f}x   (target >= 20x)")
-    print(f"worker peak RSS    {rss_mb:8.0f} MB   (target < 300 MB)")
-    print(f"CSV import         {import_seconds:8.1f} s    (target < 30 s)")
+    print(f"campaign dispatch  {run['rate']:8.0f} msg/s  ({args.recipients} recipients)")
+    print(f"ratio              {ratio:8.1f}x   (target >= {TARGET_RATIO:g}x)")
+    print(f"worker peak RSS    {run['peak_rss_mb']:8.0f} MB   (target < {TARGET_RSS_MB} MB)")
+    print(f"CSV import         {import_seconds:8.1f} s    (target < {TARGET_IMPORT_SECONDS} s)")
+    print(
+        f"CPU per message    worker {run['cpu_us']['worker']:.0f} us, sandbox "
+        f"{run['cpu_us']['sandbox']:.0f} us (seed loop: client {seed_cpu['client']:.0f} us, "
+        f"sandbox {seed_cpu['sandbox']:.0f} us)"
+    )
+    result = {
+        "name": "campaign",
+        "command": " ".join(["bench/bench_campaign.py", *sys.argv[1:]]),
+        "transport": ("https" if args.tls else "http")
+        + (f" +{args.latency:g} ms per request" if args.latency else ""),
+        "worker": f"celery {args.pool} x{args.concurrency} dispatchers",
+        "database": "postgresql" if "postgres" in os.environ.get("DATABASE_URL", "") else "sqlite",
+        "recipients": args.recipients,
+        "seed_recipients": args.seed_count,
+        "seed_msgs_per_s": round(seed_rate, 1),
+        "campaign_msgs_per_s": round(run["rate"], 1),
+        "ratio": round(ratio, 2),
+        "worker_peak_rss_mb": round(run["peak_rss_mb"], 1),
+        "csv_import_s": round(import_seconds, 2),
+        "campaign_s": round(run["seconds"], 2),
+        "messages_recorded": run["messages"],
+        "cpu_us_per_message": {
+            "campaign_worker": round(run["cpu_us"]["worker"], 1),
+            "campaign_sandbox": round(run["cpu_us"]["sandbox"], 1),
+            "seed_client": round(seed_cpu["client"], 1),
+            "seed_sandbox": round(seed_cpu["sandbox"], 1),
+        },
+        "targets": {
+            "ratio": f">= {TARGET_RATIO:g}x",
+            "peak_rss_mb": f"< {TARGET_RSS_MB}",
+            "csv_import_s": f"< {TARGET_IMPORT_SECONDS}",
+        },
+        "targets_met": targets,
+        "all_targets_met": all(targets.values()),
+        "machine": _machine(load_before),
+    }
+    print("BENCH_RESULT " + json.dumps(result))
     return 0
+
+
+def _machine(load_before):
+    return {
+        "nproc": os.cpu_count(),
+        "load_average_before": " ".join(f"{x:.2f}" for x in load_before),
+        "load_average_after": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def _cpu_seconds(pid) -> float:
+    """User + system CPU time of a process (all its threads), from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --- The seed's loop ---------------------------------------------------------------------
 
 
-def _seed_loop(base_url, count) -> float:
+def _seed_loop(base_url, count, sandbox_pid) -> tuple[float, dict]:
     """The seed's bulk endpoint: for each recipient, send_sms() = one requests.post. (The seed
     posts to /Sms/send and then reads JSON, which only works on /Sms/send.json; we use that.)"""
     url = f"{base_url}/v1/Accounts/{SANDBOX_SID}/Sms/send.json"
     body = "Hi Guest, your appointment is on 20 Feb. Reply YES to confirm or NO to cancel."
+    client_cpu, sandbox_cpu = time.process_time(), _cpu_seconds(sandbox_pid)
     started = time.perf_counter()
     results = []
     for i in range(count):
@@ -114,9 +188,13 @@ def _seed_loop(base_url, count) -> float:
         except Exception as exc:
             results.append({"to": data["To"], "success": False, "error": str(exc)})
     elapsed = time.perf_counter() - started
+    cpu = {
+        "client": (time.process_time() - client_cpu) / count * 1e6,
+        "sandbox": (_cpu_seconds(sandbox_pid) - sandbox_cpu) / count * 1e6,
+    }
     sent = sum(r["success"] for r in results)
     print(f"seed loop: {sent}/{count} sent in {elapsed:.2f} s", flush=True)
-    return count / elapsed
+    return count / elapsed, cpu
 
 
 # --- The app side ------------------------------------------------------------------------
@@ -191,7 +269,7 @@ def _import(env, count) -> tuple[float, int]:
     return elapsed, campaign.pk
 
 
-def _campaign(env, campaign_id, count, pool, concurrency) -> tuple[float, float]:
+def _campaign(env, campaign_id, count, pool, concurrency, sandbox_pid) -> dict:
     from django.db import connection
 
     from conversations.models import Campaign, CampaignStatus, Message
@@ -204,6 +282,8 @@ def _campaign(env, campaign_id, count, pool, concurrency) -> tuple[float, float]
     try:
         time.sleep(4)  # the worker is up and consuming
         campaign = Campaign.objects.get(pk=campaign_id)
+        worker_cpu = sum(_cpu_seconds(pid) for pid in _tree(worker.pid))
+        sandbox_cpu = _cpu_seconds(sandbox_pid)
         started = time.perf_counter()
         campaigns.start_campaign(campaign)
         peak = 0.0
@@ -216,14 +296,27 @@ def _campaign(env, campaign_id, count, pool, concurrency) -> tuple[float, float]
                 raise SystemExit("the worker exited")
             time.sleep(0.2)
         elapsed = time.perf_counter() - started
+        cpu = {
+            "worker": (sum(_cpu_seconds(pid) for pid in _tree(worker.pid)) - worker_cpu)
+            / count
+            * 1e6,
+            "sandbox": (_cpu_seconds(sandbox_pid) - sandbox_cpu) / count * 1e6,
+        }
         peak = max(peak, sum(_peak_rss_mb(pid) for pid in _tree(worker.pid)))
     finally:
         worker.terminate()
         worker.wait(timeout=30)
+    messages = Message.objects.filter(campaign_id=campaign_id).count()
     sent = Message.objects.filter(campaign_id=campaign_id, sid__isnull=False).count()
     connection.close()
     print(f"campaign: {sent}/{count} accepted in {elapsed:.1f} s", flush=True)
-    return count / elapsed, peak
+    return {
+        "rate": count / elapsed,
+        "seconds": elapsed,
+        "peak_rss_mb": peak,
+        "messages": messages,
+        "cpu_us": cpu,
+    }
 
 
 def _tree(pid) -> list[int]:
