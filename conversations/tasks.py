@@ -135,3 +135,11 @@ def mask_old_message_bodies_task():
     from .services import retention
 
     retention.mask_old_bodies()
+
+
+@shared_task
+def refresh_dashboard_rollup_task():
+    """Beat: rebuild the dashboard's rollup of yesterday and today (IST)."""
+    from .services import rollups
+
+    rollups.refresh_recent()

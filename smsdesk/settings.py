@@ -320,3 +320,11 @@ if env.str("LOG_FORMAT", default="plain") == "json":
         "rename_fields": {"levelname": "level", "asctime": "time", "name": "logger"},
     }
     LOGGING["handlers"]["console"]["formatter"] = "json"
+
+# The dashboard reads a per-day rollup; beat rebuilds today's every minute, and a page finding
+# it older than this rebuilds it on the spot.
+DASHBOARD_ROLLUP_MAX_AGE_SECONDS = env.int("DASHBOARD_ROLLUP_MAX_AGE_SECONDS", default=300)
+CELERY_BEAT_SCHEDULE["refresh-dashboard-rollup"] = {
+    "task": "conversations.tasks.refresh_dashboard_rollup_task",
+    "schedule": 60.0,
+}

@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from conversations.models import AuditLog, Campaign, Conversation, MessageStatus, OptOut
+from conversations.models import AuditLog, Campaign, Conversation, Message, MessageStatus, OptOut
 from conversations.services import analytics
 
 from .factories import (
@@ -268,3 +268,51 @@ def test_inbox_and_admin_link_to_the_dashboard_for_staff(client, staff_user):
 def test_opt_out_counts_ignore_revocations(dataset):
     OptOut.objects.update(revoked_at=ist(5, 0))
     assert [row["count"] for row in analytics.opt_outs_per_day(RANGE)] == [1, 0, 1]
+
+
+# The rollup the page reads -------------------------------------------------------------------
+
+
+def test_the_rollup_gives_the_same_numbers_as_the_messages(dataset):
+    from conversations.models import RollupDay
+
+    live = {key: analytics.panel_rows(key, RANGE) for key in analytics.PANELS}
+    assert analytics.all_panels(RANGE) == live
+    assert set(RollupDay.objects.values_list("day", flat=True)) == set(RANGE.days)
+
+
+def test_a_built_day_is_read_from_the_rollup_until_rebuilt(dataset):
+    from conversations.services import rollups
+
+    analytics.all_panels(RANGE)
+    Message.objects.filter(status=MessageStatus.FAILED).update(status=MessageStatus.DELIVERED)
+    assert analytics.all_panels(RANGE)["outbound"][0]["failed"] == 1
+    rollups.refresh_days(RANGE)
+    assert analytics.all_panels(RANGE)["outbound"][0]["failed"] == 0
+    assert analytics.all_panels(RANGE) == {
+        key: analytics.panel_rows(key, RANGE) for key in analytics.PANELS
+    }
+
+
+def test_todays_rollup_is_rebuilt_when_older_than_allowed(db, settings):
+    from conversations.models import RollupDay
+
+    settings.DASHBOARD_ROLLUP_MAX_AGE_SECONDS = 60
+    today = analytics.DateRange(analytics.today_ist(), analytics.today_ist())
+    analytics.all_panels(today)
+    MessageFactory(status=MessageStatus.DELIVERED)
+    assert analytics.all_panels(today)["outbound"][0]["sent"] == 0  # fresh enough: not rebuilt
+    RollupDay.objects.update(refreshed_at=timezone.now() - timedelta(seconds=61))
+    assert analytics.all_panels(today)["outbound"][0]["sent"] == 1
+
+
+def test_the_beat_task_rebuilds_yesterday_and_today(db):
+    from conversations.models import RollupDay
+    from conversations.tasks import refresh_dashboard_rollup_task
+
+    refresh_dashboard_rollup_task()
+    today = analytics.today_ist()
+    assert set(RollupDay.objects.values_list("day", flat=True)) == {
+        today,
+        today - timedelta(days=1),
+    }

@@ -141,5 +141,59 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
+        migrations.CreateModel(
+            name="RollupDay",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("day", models.DateField(unique=True)),
+                ("refreshed_at", models.DateTimeField()),
+            ],
+        ),
+        migrations.CreateModel(
+            name="AgentDayStat",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("day", models.DateField()),
+                ("kind", models.CharField(max_length=12)),
+                ("user_id", models.BigIntegerField()),
+                ("username", models.CharField(max_length=150)),
+                ("count", models.PositiveIntegerField()),
+                ("total_seconds", models.BigIntegerField()),
+            ],
+            options={
+                "indexes": [models.Index(fields=["day", "kind"], name="agentdaystat_day_idx")]
+            },
+        ),
+        migrations.CreateModel(
+            name="MessageDayStat",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("day", models.DateField()),
+                ("direction", models.CharField(max_length=8)),
+                ("hour", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("template_id", models.BigIntegerField(blank=True, null=True)),
+                ("sender", models.CharField(blank=True, max_length=32)),
+                ("status", models.CharField(blank=True, max_length=12)),
+                ("detailed_status_code", models.PositiveIntegerField(blank=True, null=True)),
+                ("detailed_status", models.CharField(blank=True, max_length=64)),
+                ("count", models.PositiveIntegerField()),
+            ],
+            options={"indexes": [models.Index(fields=["day"], name="messagedaystat_day_idx")]},
+        ),
         migrations.RunPython(add_default_rules, migrations.RunPython.noop),
     ]

@@ -105,3 +105,56 @@ class RetentionRun(models.Model):
 
     def __str__(self):
         return f"{self.messages_masked} bodies before {self.cutoff:%Y-%m-%d}"
+
+
+class MessageDayStat(models.Model):
+    """The dashboard's rollup: messages created on one IST day, counted per direction, hour of
+    the day (inbound only), template, sender id, status and Exotel code. Rebuilt per day by
+    `services/rollups.py` (beat: today and yesterday every minute; missing days on demand)."""
+
+    day = models.DateField()
+    direction = models.CharField(max_length=8)
+    hour = models.PositiveSmallIntegerField(null=True, blank=True)
+    template_id = models.BigIntegerField(null=True, blank=True)  # plain id: history outlives it
+    sender = models.CharField(max_length=32, blank=True)
+    status = models.CharField(max_length=12, blank=True)
+    detailed_status_code = models.PositiveIntegerField(null=True, blank=True)
+    detailed_status = models.CharField(max_length=64, blank=True)
+    count = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["day"], name="messagedaystat_day_idx")]
+
+    def __str__(self):
+        return f"{self.day} {self.direction} {self.status}: {self.count}"
+
+
+class AgentDayStat(models.Model):
+    """The dashboard's rollup per IST day and person: first replies (with the total wait) and
+    resolutions (closes, with the total time from the customer's first message)."""
+
+    FIRST_REPLY = "first_reply"
+    RESOLUTION = "resolution"
+
+    day = models.DateField()
+    kind = models.CharField(max_length=12)
+    user_id = models.BigIntegerField()
+    username = models.CharField(max_length=150)
+    count = models.PositiveIntegerField()
+    total_seconds = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["day", "kind"], name="agentdaystat_day_idx")]
+
+    def __str__(self):
+        return f"{self.day} {self.kind} {self.username}: {self.count}"
+
+
+class RollupDay(models.Model):
+    """When each IST day's rollup rows were last rebuilt."""
+
+    day = models.DateField(unique=True)
+    refreshed_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.day} at {self.refreshed_at:%H:%M:%S}"

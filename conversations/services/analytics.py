@@ -26,10 +26,8 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db.models import (
-    Avg,
     Case,
     Count,
-    DateField,
     DurationField,
     ExpressionWrapper,
     F,
@@ -38,6 +36,7 @@ from django.db.models import (
     OuterRef,
     Q,
     Subquery,
+    Sum,
     Value,
     When,
 )
@@ -105,15 +104,13 @@ def _outbound(r):
 def message_groups(r: DateRange) -> list[dict]:
     """One scan of the range's messages, grouped so that the per-day, template, sender, failure,
     DLT and inbound-hour panels all derive from it (a few thousand rows, not messages):
-    outbound by (day, template, sender, status, code), inbound by hour of the day."""
+    outbound by (day, template, sender, status, code), inbound by (day, hour of the day). The
+    same shape is stored per day as the dashboard's rollup (`rollups.py`)."""
     inbound = Q(direction=Direction.INBOUND)
     return list(
         Message.objects.filter(created_at__gte=r.since, created_at__lt=r.until)
         .annotate(
-            day=Case(
-                When(inbound, then=Value(None, output_field=DateField())),
-                default=TruncDate("created_at", tzinfo=IST),
-            ),
+            day=TruncDate("created_at", tzinfo=IST),
             hour=Case(
                 When(inbound, then=ExtractHour("created_at", tzinfo=IST)),
                 default=Value(None, output_field=IntegerField()),
@@ -281,8 +278,8 @@ def _seconds(value):
     return round(float(value) / 1_000_000)
 
 
-def first_reply_times(r: DateRange) -> list[dict]:
-    """Per agent: replies that answered a waiting customer, and the average wait (seconds)."""
+def first_reply_rows(r: DateRange) -> list[dict]:
+    """Per IST day and person: replies that answered a waiting customer, and the total wait."""
     person_outbound = Message.objects.filter(
         conversation=OuterRef("conversation"),
         direction=Direction.OUTBOUND,
@@ -306,28 +303,32 @@ def first_reply_times(r: DateRange) -> list[dict]:
         .annotate(previous_at=Coalesce(previous_reply, Value(EPOCH)))
         .annotate(waited_from=waiting_since)
         .filter(waited_from__isnull=False)
-        .values("created_by__username")
+        .annotate(day=TruncDate("created_at", tzinfo=IST))
+        .values("day", "created_by_id", "created_by__username")
         .annotate(
-            replies=Count("id"),
-            average=Avg(
+            count=Count("id"),
+            total=Sum(
                 ExpressionWrapper(F("created_at") - F("waited_from"), output_field=DurationField())
             ),
         )
-        .order_by("created_by__username")
+        .order_by()
     )
-    return [
-        {
-            "agent": row["created_by__username"],
-            "replies": row["replies"],
-            "average_seconds": _seconds(row["average"]),
-        }
-        for row in rows
-    ]
+    return [_agent_row(row, "created_by") for row in rows]
 
 
-def resolution_times(r: DateRange) -> list[dict]:
-    """Per agent who closed conversations in the range: how many, and the average time from
-    the customer's first inbound message to the close (seconds)."""
+def _agent_row(row, person):
+    return {
+        "day": row["day"],
+        "user_id": row[f"{person}_id"],
+        "username": row[f"{person}__username"],
+        "count": row["count"],
+        "total_seconds": _seconds(row["total"]) or 0,
+    }
+
+
+def resolution_rows(r: DateRange) -> list[dict]:
+    """Per IST day and person: conversations closed, and the total time from the customer's
+    first inbound message to the close."""
     first_inbound = Subquery(
         Message.objects.filter(
             conversation=OuterRef("pk"),
@@ -343,23 +344,40 @@ def resolution_times(r: DateRange) -> list[dict]:
         )
         .annotate(opened_at=first_inbound)
         .filter(opened_at__isnull=False)
-        .values("closed_by__username")
+        .annotate(day=TruncDate("closed_at", tzinfo=IST))
+        .values("day", "closed_by_id", "closed_by__username")
         .annotate(
-            resolved=Count("id"),
-            average=Avg(
+            count=Count("id"),
+            total=Sum(
                 ExpressionWrapper(F("closed_at") - F("opened_at"), output_field=DurationField())
             ),
         )
-        .order_by("closed_by__username")
+        .order_by()
     )
+    return [_agent_row(row, "closed_by") for row in rows]
+
+
+def _per_agent(rows, label):
+    totals = {}
+    for row in rows:  # per day and person: a few hundred rows at most
+        count, seconds = totals.get(row["username"], (0, 0))
+        totals[row["username"]] = (count + row["count"], seconds + row["total_seconds"])
     return [
-        {
-            "agent": row["closed_by__username"],
-            "resolved": row["resolved"],
-            "average_seconds": _seconds(row["average"]),
-        }
-        for row in rows
+        {"agent": name, label: count, "average_seconds": round(seconds / count)}
+        for name, (count, seconds) in sorted(totals.items())
+        if count
     ]
+
+
+def first_reply_times(r: DateRange, rows=None) -> list[dict]:
+    """Per agent: replies that answered a waiting customer, and the average wait (seconds)."""
+    return _per_agent(first_reply_rows(r) if rows is None else rows, "replies")
+
+
+def resolution_times(r: DateRange, rows=None) -> list[dict]:
+    """Per agent who closed conversations in the range: how many, and the average time from
+    the customer's first inbound message to the close (seconds)."""
+    return _per_agent(resolution_rows(r) if rows is None else rows, "resolved")
 
 
 def opt_outs_per_day(r: DateRange) -> list[dict]:
@@ -494,20 +512,30 @@ GROUPED = {"outbound", "templates", "senders", "failures", "dlt", "inbound"}
 
 
 def panel_rows(key, r: DateRange, groups=None) -> list[dict]:
+    """One panel's rows, computed from the messages themselves (or from `groups`)."""
     if key in GROUPED:
         return PANELS[key].compute(r, groups)
     return PANELS[key].compute(r)
 
 
 def all_panels(r: DateRange) -> dict:
-    """Every panel's rows; the grouped ones share one scan of the range's messages."""
-    groups = message_groups(r)
-    return {key: panel_rows(key, r, groups) for key in PANELS}
+    """Every panel's rows for the page: the message and agent panels from the per-day rollup
+    (built for missing days on the spot; today's kept fresh by beat), the rest live."""
+    from . import rollups
+
+    rollups.ensure_days(r)
+    groups = rollups.message_groups(r)
+    data = {key: panel_rows(key, r, groups) for key in GROUPED}
+    data["first_reply"] = first_reply_times(r, rollups.agent_rows(r, "first_reply"))
+    data["resolution"] = resolution_times(r, rollups.agent_rows(r, "resolution"))
+    for key in PANELS:
+        if key not in data:
+            data[key] = panel_rows(key, r)
+    return {key: data[key] for key in PANELS}
 
 
 def panel_table(key, r: DateRange):
-    """(header, rows as lists) of one panel, for CSV export."""
-    panel = PANELS[key]
-    return list(panel.columns), [
-        [row.get(column) for column in panel.columns] for row in panel.compute(r)
-    ]
+    """(header, rows as lists) of one panel as the page shows it, for CSV export."""
+    columns = PANELS[key].columns
+    rows = all_panels(r)[key]
+    return list(columns), [[row.get(column) for column in columns] for row in rows]
