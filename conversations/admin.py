@@ -53,7 +53,7 @@ def _short(text, length=60):
     return Truncator(text).chars(length)
 
 
-@admin.action(description="Opt the selected numbers out")
+@admin.action(description="Opt the selected numbers out", permissions=["change"])
 def opt_out_numbers(modeladmin, request, queryset):
     phones = set(queryset.values_list("phone_number", flat=True))
     for phone in phones:
@@ -61,7 +61,7 @@ def opt_out_numbers(modeladmin, request, queryset):
     modeladmin.message_user(request, f"Opted out {len(phones)} number(s).", messages.SUCCESS)
 
 
-@admin.action(description="Opt the selected numbers back in")
+@admin.action(description="Opt the selected numbers back in", permissions=["change"])
 def opt_in_numbers(modeladmin, request, queryset):
     phones = set(queryset.values_list("phone_number", flat=True))
     reopened = sum(consent.opt_in(p, source=OptOutSource.STAFF, user=request.user) for p in phones)

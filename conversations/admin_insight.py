@@ -126,7 +126,10 @@ def export_number_data_csv(modeladmin, request, queryset):
     return stream_csv("number-data.csv", privacy.EXPORT_HEADER, rows())
 
 
-@admin.action(description="Erase the selected numbers' data (the opt-out record stays)")
+@admin.action(
+    description="Erase the selected numbers' data (the opt-out record stays)",
+    permissions=["delete"],
+)
 def erase_number_data(modeladmin, request, queryset):
     if request.POST.get("confirm") != "yes":
         return TemplateResponse(
