@@ -90,3 +90,27 @@ def test_the_sandbox_command_line_plays_a_call_an_opted_out_caller_gets_302(
     assert result.returncode == 0, result.stderr
     assert '"http_status": 302' in result.stdout
     assert not Message.objects.exists()
+
+
+def test_the_call_player_sends_what_exotel_sends(sandbox, live_server):
+    from conversations.models import CallEvent
+    from exotel_client.sandbox.customer import send_call_event
+
+    played = send_call_event(
+        live_server.url,
+        caller="09876543210",
+        to="08047112345",
+        call_type="completed",
+        digits="42",
+        duration=65,
+        call_sid="played-sid-1",
+        recording_url="https://recordings.example.com/played-sid-1.mp3",
+        token=TOKEN,
+    )
+
+    assert played["http_status"] == 302  # no rule for completed calls
+    event = CallEvent.objects.get(call_sid="played-sid-1")
+    assert (event.from_number, event.exophone) == (CALLER, "+918047112345")
+    assert (event.call_type, event.digits, event.duration) == ("completed", "42", 65)
+    assert event.recording_url == "https://recordings.example.com/played-sid-1.mp3"
+    assert event.params["digits"] == '"42"'

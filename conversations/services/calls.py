@@ -115,7 +115,7 @@ def parse_call_event(query) -> CallDetails:
     duration = check("DialCallDuration", _duration, get("DialCallDuration"))
     start_time = check("StartTime", _exotel_time, get("StartTime"))
     current_time = check("CurrentTime", _exotel_time, get("CurrentTime"))
-    digits = check("digits", _digits, query.get("digits") or "")
+    digits = check("digits", _digits, query.get("digits") or query.get("Digits") or "")
     recording_url = check("RecordingUrl", _recording_url, get("RecordingUrl"))
     to_number = get("CallTo", "To")
     if len(to_number) > MAX_FIELD:
