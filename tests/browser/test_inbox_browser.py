@@ -160,7 +160,7 @@ def test_others_see_who_is_replying_and_cannot_send_over_them(
     send = ravi.get_by_role("button", name="Send reply")
     expect(send).to_be_enabled()
     asha.goto(f"/inbox/c/{RAVI}/")
-    asha.get_by_label("Message").fill("Typing a reply")
+    asha.get_by_label("Message", exact=True).fill("Typing a reply")
     # Ravi's page learns it from its polling of the thread (every 3 s), without reload.
     expect(ravi.locator("#reply-lock")).to_have_text(re.compile("^asha is replying"))
     expect(send).to_be_disabled()
