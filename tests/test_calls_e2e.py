@@ -114,3 +114,21 @@ def test_the_call_player_sends_what_exotel_sends(sandbox, live_server):
     assert (event.call_type, event.digits, event.duration) == ("completed", "42", 65)
     assert event.recording_url == "https://recordings.example.com/played-sid-1.mp3"
     assert event.params["digits"] == '"42"'
+
+
+def test_the_sandbox_page_plays_a_call_to_the_app(sandbox):
+    import requests
+
+    from conversations.models import CallEvent
+
+    page = requests.get(f"{sandbox.base_url}/", timeout=5).text
+    form = {"from": CALLER, "to": "08047112345", "call_type": "voicemail", "digits": ""}
+
+    answer = requests.post(
+        f"{sandbox.base_url}/sandbox/call", data=form, allow_redirects=False, timeout=10
+    )
+
+    assert "Call as a customer" in page
+    assert answer.status_code == 303
+    assert CallEvent.objects.get().call_type == "voicemail"
+    assert "HTTP 302" in requests.get(f"{sandbox.base_url}/", timeout=5).text

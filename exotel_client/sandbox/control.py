@@ -101,10 +101,13 @@ class ControlEndpoints:
             caller=_required(data, "from"),
             to=data.get("to") or None,
             call_type=data.get("call_type") or "call-attempt",
-            digits=data.get("digits"),
+            digits=data.get("digits") or None,
             direction=data.get("direction") or "incoming",
             duration=int(data.get("duration") or 0),
+            call_sid=data.get("call_sid") or None,
         )
+        if request.is_form:
+            return Reply(303, b"", HTML_TYPE, (("Location", "/"),))
         return json_reply(entry)
 
 

@@ -5,7 +5,7 @@ from html import escape
 from typing import Any
 
 from exotel_client.sandbox.config import SandboxConfig
-from exotel_client.sandbox.customer import inbound_number
+from exotel_client.sandbox.customer import CALL_TYPES, inbound_number
 from exotel_client.sandbox.rules import IST
 from exotel_client.sandbox.state import SandboxState
 
@@ -26,7 +26,8 @@ def render_page(state: SandboxState, config: SandboxConfig) -> str:
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>Exotel sandbox</title>"
         f"<style>{STYLE}</style></head><body><h1>Exotel sandbox</h1>"
-        f"{_inbound_form(config)}{_sends(state)}{_callbacks(state)}{_inbound(state)}"
+        f"{_inbound_form(config)}{_call_form(config)}"
+        f"{_sends(state)}{_callbacks(state)}{_inbound(state)}"
         "</body></html>"
     )
 
@@ -42,6 +43,22 @@ def _inbound_form(config: SandboxConfig) -> str:
         f"<label>To <input name='to' value='{exophone}' required></label>"
         "<label>Body <textarea name='body' rows='3' required>YES</textarea></label>"
         "<button type='submit'>Send inbound SMS</button></form>"
+    )
+
+
+def _call_form(config: SandboxConfig) -> str:
+    target = escape(config.app_url)
+    options = "".join(f"<option>{escape(call_type)}</option>" for call_type in CALL_TYPES)
+    return (
+        "<h2>Call as a customer</h2>"
+        f"<p class='note'>Plays a call flow's Passthru to <code>{target}</code> as Exotel "
+        "would (<code>/webhook/call-event</code>); the answer is 200 (SMS queued) or 302.</p>"
+        "<form method='post' action='/sandbox/call'>"
+        "<label>From <input name='from' value='+919876543210' required></label>"
+        f"<label>To <input name='to' value='{escape(config.exophone)}' required></label>"
+        f"<label>CallType <select name='call_type'>{options}</select></label>"
+        "<label>Digits (optional) <input name='digits'></label>"
+        "<button type='submit'>Play the call</button></form>"
     )
 
 
@@ -69,12 +86,12 @@ def _inbound(state: SandboxState) -> str:
             _when(e["at"]),
             e["kind"],
             e["fields"].get("From"),
-            e["fields"].get("Body", ""),
+            e["fields"].get("Body") or e["fields"].get("CallType", ""),
             _outcome(e),
         )
         for e in state.inbound()[-MAX_ROWS:]
     ]
-    return _table("Customer events sent", ("sent", "kind", "from", "body", "answer"), rows)
+    return _table("Customer events sent", ("sent", "kind", "from", "body or call", "answer"), rows)
 
 
 def _table(title: str, headers: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
