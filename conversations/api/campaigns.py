@@ -39,7 +39,8 @@ class RecipientField(serializers.Field):
     """A number ("9876543210") or {"to": ..., "name": ..., "variables": [...]}."""
 
     default_error_messages = {
-        "invalid": 'Each recipient is a phone number or {"to": ..., "variables": [...]}.',
+        # Doubled braces: DRF formats this text with str.format.
+        "invalid": 'Each recipient is a phone number or {{"to": ..., "variables": [...]}}.',
     }
 
     def to_internal_value(self, data):
