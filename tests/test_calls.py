@@ -423,3 +423,19 @@ def test_a_duplicate_racing_past_the_first_lookup_is_stopped_by_the_constraint(m
     assert (first.duplicate, second.duplicate) == (False, True)
     assert second.event.pk == first.event.pk and second.sms_queued
     assert Message.objects.count() == 1
+
+
+def test_a_numbers_calls_are_exported_and_erased_on_request(client, staff_user):
+    from conversations.services import privacy
+
+    passthru(client, digits='"1234"', RecordingUrl="https://recordings.example.com/r.mp3")
+
+    exported = privacy.collect(CALLER)["call_events"]
+    privacy.erase_number(CALLER, user=staff_user)
+
+    assert [(e["digits"], e["recording_url"]) for e in exported] == [
+        ("1234", "https://recordings.example.com/r.mp3")
+    ]
+    event = CallEvent.objects.get()
+    assert (event.digits, event.recording_url, event.params) == ("", "", {})
+    assert WebhookEvent.objects.get(kind=WebhookKind.CALL_EVENT).payload == {"erased": True}

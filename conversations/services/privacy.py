@@ -14,6 +14,7 @@ from django.db import transaction
 
 from ..models import (
     AuditLog,
+    CallEvent,
     CampaignRecipient,
     ConsentEvent,
     Conversation,
@@ -111,6 +112,19 @@ def collect(phone_number) -> dict:
             "replied_at",
             "answer",
         ),
+        "call_events": _rows(
+            CallEvent.objects.filter(from_number=phone).order_by("created_at", "id"),
+            "id",
+            "call_sid",
+            "call_type",
+            "direction",
+            "exophone",
+            "duration",
+            "digits",
+            "recording_url",
+            "outcome",
+            "created_at",
+        ),
         "audit_entries": _rows(
             AuditLog.objects.filter(target=phone).order_by("created_at"),
             "id",
@@ -165,6 +179,9 @@ def erase_number(phone_number, *, user=None, request=None) -> dict:
     messages = Message.objects.filter(conversation__phone_number=phone)
     with transaction.atomic():
         sids = list(messages.exclude(sid=None).values_list("sid", flat=True))
+        # Calls (issue 9): what was keyed, the recording's address and the raw Passthru.
+        calls = CallEvent.objects.filter(from_number=phone)
+        sids += list(calls.values_list("call_sid", flat=True))
         counts = {
             "messages": messages.update(body=ERASED_BODY, variables=[]),
             "conversations": Conversation.objects.filter(phone_number=phone).update(
@@ -179,6 +196,7 @@ def erase_number(phone_number, *, user=None, request=None) -> dict:
             "webhook_events": WebhookEvent.objects.filter(sid__in=sids).update(
                 payload={"erased": True}
             ),
+            "call_events": calls.update(digits="", recording_url="", params={}),
             "auto_replies": InboundOutcome.objects.filter(
                 message__conversation__phone_number=phone
             ).update(reply_body=""),
