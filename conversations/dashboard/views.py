@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import render
+from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_GET
 
 from ..services import analytics, audit, exports
@@ -95,14 +96,30 @@ def _display(column, value):
     return value
 
 
+def _table(columns, rows):
+    """The panel's numbers as an HTML table (built here: much faster than template loops)."""
+    head = format_html_join(
+        "", '<th scope="col">{}</th>', ((c.replace("_", " "),) for c in columns)
+    )
+    body = format_html_join(
+        "",
+        "<tr>{}</tr>",
+        (
+            (format_html_join("", "<td>{}</td>", ((_display(c, row.get(c)),) for c in columns)),)
+            for row in rows
+        ),
+    )
+    return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, body)
+
+
 def _panel_list(data, chart_svgs):
     return [
         {
             "key": key,
             "title": panel.title,
             "note": panel.note,
-            "columns": [column.replace("_", " ") for column in panel.columns],
-            "rows": [[_display(c, row.get(c)) for c in panel.columns] for row in data[key]],
+            "rows": bool(data[key]),
+            "table": _table(panel.columns, data[key]),
             "chart": chart_svgs.get(key),
         }
         for key, panel in analytics.PANELS.items()

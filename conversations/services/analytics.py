@@ -141,19 +141,35 @@ def _outbound_groups(r, groups):
     return [g for g in groups if g["direction"] == Direction.OUTBOUND]
 
 
+# Plain strings: membership tests over thousands of groups stay cheap.
+_FINISHED = frozenset(status.value for status in FINAL_AT_EXOTEL)
+_DELIVERED = frozenset(status.value for status in DELIVERED)
+_FAILED = frozenset(status.value for status in FAILED)
+
+
 def _sum_by(groups, key, *, extra=None):
     """Sent, finished, delivered, failed per `key(group)`, summed over aggregated groups."""
     totals = {}
     for g in groups:
-        row = totals.setdefault(
-            key(g), {"sent": 0, "finished": 0, "delivered": 0, "failed": 0, **(extra or {})}
-        )
-        row["sent"] += g["count"]
-        row["finished"] += g["count"] if g["out_status"] in FINAL_AT_EXOTEL else 0
-        row["delivered"] += g["count"] if g["out_status"] in DELIVERED else 0
-        row["failed"] += g["count"] if g["out_status"] in FAILED else 0
+        row = totals.get(key(g))
+        if row is None:
+            row = totals[key(g)] = {
+                "sent": 0,
+                "finished": 0,
+                "delivered": 0,
+                "failed": 0,
+                **(extra or {}),
+            }
+        count, status = g["count"], g["out_status"]
+        row["sent"] += count
+        if status in _FINISHED:
+            row["finished"] += count
+            if status in _DELIVERED:
+                row["delivered"] += count
+            elif status in _FAILED:
+                row["failed"] += count
         if extra is not None and g["out_code"] in DLT_REJECTION_CODES:
-            row["dlt_rejections"] += g["count"]
+            row["dlt_rejections"] += count
     return totals
 
 
@@ -206,7 +222,7 @@ def failures_by_reason(r: DateRange, groups=None) -> list[dict]:
     """Failed messages by Exotel's DetailedStatusCode / DetailedStatus."""
     counts = {}
     for g in _outbound_groups(r, groups):
-        if g["out_status"] in FAILED:
+        if g["out_status"] in _FAILED:
             key = (g["out_code"], g["out_reason"])
             counts[key] = counts.get(key, 0) + g["count"]
     rows = [
@@ -524,8 +540,7 @@ def all_panels(r: DateRange) -> dict:
     from . import rollups
 
     rollups.ensure_days(r)
-    groups = rollups.message_groups(r)
-    data = {key: panel_rows(key, r, groups) for key in GROUPED}
+    data = {key: panel_rows(key, r, rollups.message_groups(r, key)) for key in GROUPED}
     data["first_reply"] = first_reply_times(r, rollups.agent_rows(r, "first_reply"))
     data["resolution"] = resolution_times(r, rollups.agent_rows(r, "resolution"))
     for key in PANELS:

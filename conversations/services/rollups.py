@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from ..models import AgentDayStat, MessageDayStat, RollupDay
@@ -99,21 +100,42 @@ def refresh_recent(now=None):
     return refresh_days(analytics.DateRange(today - timedelta(days=1), today), now)
 
 
-def message_groups(r: analytics.DateRange) -> list[dict]:
-    """`analytics.message_groups(r)` as stored in the rollup (rows per day, summed here)."""
-    rows = MessageDayStat.objects.filter(day__gte=r.start, day__lte=r.end).values_list(
-        "day",
-        "direction",
-        "hour",
-        "template_id",
-        "sender",
-        "status",
-        "detailed_status_code",
-        "detailed_status",
-        "count",
+# Which rollup columns each message panel needs (the group keys of `analytics.message_groups`).
+COLUMNS = {
+    "day": "day",
+    "hour": "hour",
+    "out_template": "template_id",
+    "out_sender": "sender",
+    "out_status": "status",
+    "out_code": "detailed_status_code",
+    "out_reason": "detailed_status",
+}
+PANEL_KEYS = {
+    "outbound": ("day", "out_status"),
+    "templates": ("out_template", "out_status", "out_code"),
+    "senders": ("out_sender", "out_status"),
+    "failures": ("out_status", "out_code", "out_reason"),
+    "dlt": ("out_template", "out_code"),
+    "inbound": ("hour",),
+}
+
+
+def message_groups(r: analytics.DateRange, panel) -> list[dict]:
+    """`analytics.message_groups(r)` from the rollup, summed in the database over the keys
+    `panel` reads (a few hundred rows); the other keys are None."""
+    keys = PANEL_KEYS[panel]
+    columns = [COLUMNS[key] for key in keys]
+    rows = (
+        MessageDayStat.objects.filter(day__gte=r.start, day__lte=r.end)
+        .values_list("direction", *columns)
+        .annotate(total=Sum("count"))
+        .order_by()
     )
-    keys = ("day", "direction", "hour", "out_template", "out_sender", "out_status", "out_code")
-    return [dict(zip((*keys, "out_reason", "count"), row, strict=True)) for row in rows]
+    empty = dict.fromkeys(COLUMNS)
+    return [
+        {**empty, "direction": row[0], **dict(zip(keys, row[1:-1], strict=True)), "count": row[-1]}
+        for row in rows
+    ]
 
 
 def agent_rows(r: analytics.DateRange, kind) -> list[dict]:
