@@ -90,7 +90,7 @@ def _matching_ids(query):
     return ids
 
 
-THREAD_LIMIT = 100
+THREAD_LIMIT = 50
 
 
 def recent_messages(conversation, *, limit=THREAD_LIMIT):
