@@ -540,9 +540,16 @@ def all_panels(r: DateRange) -> dict:
     from . import rollups
 
     rollups.ensure_days(r)
-    data = {key: panel_rows(key, r, rollups.message_groups(r, key)) for key in GROUPED}
-    data["first_reply"] = first_reply_times(r, rollups.agent_rows(r, "first_reply"))
-    data["resolution"] = resolution_times(r, rollups.agent_rows(r, "resolution"))
+    groups = {}  # one query per distinct set of keys (templates, failures, DLT share one)
+    data = {}
+    for key in GROUPED:
+        keys = rollups.PANEL_KEYS[key]
+        if keys not in groups:
+            groups[keys] = rollups.message_groups(r, key)
+        data[key] = panel_rows(key, r, groups[keys])
+    agents = rollups.agent_rows(r)
+    data["first_reply"] = first_reply_times(r, [a for a in agents if a["kind"] == "first_reply"])
+    data["resolution"] = resolution_times(r, [a for a in agents if a["kind"] == "resolution"])
     for key in PANELS:
         if key not in data:
             data[key] = panel_rows(key, r)

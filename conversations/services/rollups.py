@@ -112,10 +112,10 @@ COLUMNS = {
 }
 PANEL_KEYS = {
     "outbound": ("day", "out_status"),
-    "templates": ("out_template", "out_status", "out_code"),
+    "templates": ("out_template", "out_status", "out_code", "out_reason"),
     "senders": ("out_sender", "out_status"),
-    "failures": ("out_status", "out_code", "out_reason"),
-    "dlt": ("out_template", "out_code"),
+    "failures": ("out_template", "out_status", "out_code", "out_reason"),
+    "dlt": ("out_template", "out_status", "out_code", "out_reason"),
     "inbound": ("hour",),
 }
 
@@ -138,9 +138,8 @@ def message_groups(r: analytics.DateRange, panel) -> list[dict]:
     ]
 
 
-def agent_rows(r: analytics.DateRange, kind) -> list[dict]:
-    return list(
-        AgentDayStat.objects.filter(day__gte=r.start, day__lte=r.end, kind=kind).values(
-            "day", "user_id", "username", "count", "total_seconds"
-        )
-    )
+def agent_rows(r: analytics.DateRange, kind=None) -> list[dict]:
+    rows = AgentDayStat.objects.filter(day__gte=r.start, day__lte=r.end)
+    if kind is not None:
+        rows = rows.filter(kind=kind)
+    return list(rows.values("day", "kind", "user_id", "username", "count", "total_seconds"))
