@@ -13,10 +13,7 @@ Targets (issue 5): at least 0.5 of the bare view's throughput, p99 under 50 ms.
 """
 
 import argparse
-import os
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -61,15 +58,7 @@ def run_wrk(base_url, path, *, run, customers, replay, connections, seconds, thr
         "run": run,
         "account": settings.EXOTEL_ACCOUNT_SID,
     }
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
-        handle.write(script)
-    command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s"]
-    command += ["--latency", "-s", handle.name, base_url]
-    try:
-        result = subprocess.run(command, capture_output=True, text=True, check=True)
-    finally:
-        os.unlink(handle.name)
-    return harness.parse_wrk(result.stdout)
+    return harness.run_wrk_script(script, base_url, connections, seconds, threads)
 
 
 def seed_customers(count):
@@ -104,36 +93,59 @@ def main():
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--customers", type=int, default=5000)
-    parser.add_argument("--workers", type=int, default=None, help="gunicorn workers")
-    parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker")
+    harness.add_server_arguments(parser)
+    harness.add_load_run_arguments(parser)
     args = parser.parse_args()
 
     harness.prepare_environment()
     seed_customers(args.customers)
     load = {"customers": args.customers, "connections": args.connections}
-    with harness.gunicorn(args.workers, args.threads) as base_url:
-        run_wrk(base_url, "/bench/bare", run="warm", replay=0, seconds=3, **load)
-        run_wrk(base_url, "/webhook/sms-incoming", run="warm", replay=0, seconds=3, **load)
+    webhook = "/webhook/sms-incoming"
+    with harness.gunicorn(args.workers, args.threads, args.worker_class) as base_url:
+        for path in ("/bench/bare", webhook):
+            harness.warm_up(
+                lambda s, p=path: run_wrk(base_url, p, run="warm", replay=0, seconds=s, **load)
+            )
         before = counts()
-        ours = run_wrk(
-            base_url, "/webhook/sms-incoming", run="new", replay=0, seconds=args.seconds, **load
-        )
+        ours = run_wrk(base_url, webhook, run="new", replay=0, seconds=args.seconds, **load)
         after = counts()
-        duplicates = run_wrk(
-            base_url, "/webhook/sms-incoming", run="new", replay=500, seconds=args.seconds, **load
-        )
+        duplicates = run_wrk(base_url, webhook, run="new", replay=500, seconds=args.seconds, **load)
         baseline = run_wrk(
             base_url, "/bench/bare", run="bare", replay=0, seconds=args.seconds, **load
         )
-    harness.report("POST /webhook/sms-incoming", ours, baseline)
-    print(
-        f"duplicates (replayed SmsSids): {duplicates['rps']:.0f} req/s, "
-        f"p99 {duplicates['p99_ms']:.1f} ms, non-2xx {duplicates['non_2xx']}"
-    )
+        final = counts()
+        load_run = None
+        if args.load_run:
+            heavy = {**load, "connections": args.load_connections}
+            load_run = harness.load_run_figures(
+                run_wrk(base_url, webhook, run="load", replay=0, seconds=args.load_seconds, **heavy)
+            )
+    extra = [("  duplicates (replayed SmsSids)", duplicates)]
+    if load_run:
+        extra.append((f"  load run, {args.load_connections} clients", load_run))
+    ratio = harness.report("POST /webhook/sms-incoming", ours, baseline, extra)
     stored = [b - a for a, b in zip(before, after, strict=True)]
-    print(f"stored during the new-SMS run: {stored[0]} messages, {stored[1]} events")
-    final = counts()
+    answered = ours["requests"]
+    print(
+        f"stored during the new-SMS run: {stored[0]} messages, {stored[1]} events "
+        f"(wrk counted {answered} answers; requests still in flight when it stopped also land)"
+    )
     print(f"stored during the duplicate run: {final[0] - after[0]} messages (expected 0)")
+    harness.print_result(
+        "inbound_webhook",
+        harness.result(
+            args,
+            ours,
+            baseline,
+            ratio,
+            load_run,
+            duplicates_rps=round(duplicates["rps"], 1),
+            duplicates_p99_ms=duplicates["p99_ms"],
+            stored_messages=stored[0],
+            stored_events=stored[1],
+            stored_by_duplicates=final[0] - after[0],
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -64,8 +64,10 @@ def main():
     bare = [("/bench/bare", body) for _, body in callbacks[:100]]
     server = (args.workers, args.threads, args.worker_class)
     with harness.gunicorn(*server) as base_url:
-        harness.run_wrk(base_url, bare, connections=args.connections, seconds=3)  # warm up
-        harness.run_wrk(base_url, callbacks, connections=args.connections, seconds=3)
+        for requests_ in (bare, callbacks):
+            harness.warm_up(
+                lambda s, r=requests_: harness.run_wrk(base_url, r, args.connections, s)
+            )
         ours = harness.run_wrk(base_url, callbacks, args.connections, args.seconds)
         baseline = harness.run_wrk(base_url, bare, args.connections, args.seconds)
         load = None

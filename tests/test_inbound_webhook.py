@@ -19,8 +19,8 @@ from conversations.models import (
 )
 from conversations.services.threads import refresh_conversation_summary
 from conversations.services.webhook_events import process_webhook_event
-from conversations.tasks import drain_webhook_events_task
 
+from .conftest import wait_until
 from .factories import ConversationFactory
 from .sms import CUSTOMER, inbound_fields, post_sms, run_inbound_tasks
 
@@ -258,7 +258,8 @@ def test_a_reply_without_a_dlt_template_is_not_sent_and_flags_the_conversation(c
 def test_a_real_worker_answers_help_after_the_webhook(live_worker, reply_templates):
     response = post_sms(Client(), "help!", sid="inb_live")
     assert response.status_code == 200
-    live_worker.wait_for(drain_webhook_events_task.name)
+    processed = WebhookEvent.objects.filter(sid="inb_live", processed_at__isnull=False)
+    wait_until(processed.exists, timeout=20, what="the worker's drain to apply the event")
     reply = Message.objects.get(direction=Direction.OUTBOUND)
     assert reply.source == MessageSource.KEYWORD
     assert WebhookEvent.objects.get(sid="inb_live").processed_at is not None

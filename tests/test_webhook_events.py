@@ -115,6 +115,46 @@ def test_insert_event_stores_every_field_as_the_orm_would():
     assert abs(event.received_at - timezone.now()) < timedelta(minutes=1)
 
 
+def post_status_form(client, message, body):
+    token = sending.status_callback_url(message).split("token=")[1]
+    return client.post(
+        f"/webhook/sms-status?token={token}",
+        body,
+        content_type="application/x-www-form-urlencoded",
+    )
+
+
+def test_a_nul_in_a_callback_field_is_dropped_not_a_500(client, lost_kicks):
+    (message,) = queued_messages(1)
+    body = f"SmsSid={message.sid}&Status=sent&DetailedStatus=DELIVERED%00_TO_HANDSET"
+    assert post_status_form(client, message, body).status_code == 200
+    assert WebhookEvent.objects.get().payload["DetailedStatus"] == "DELIVERED_TO_HANDSET"
+
+
+def test_a_callback_with_too_many_fields_gets_a_400(client, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
+    (message,) = queued_messages(1)
+    body = f"SmsSid={message.sid}&Status=sent&" + "&".join(f"x{n}=1" for n in range(20))
+    response = post_status_form(client, message, body)
+    assert response.status_code == 400
+    assert "body" in response.json()["fields"]
+    assert not WebhookEvent.objects.exists()
+
+
+def test_a_repeated_form_field_counts_with_its_last_value_as_django_reads_it(client, lost_kicks):
+    (message,) = queued_messages(1)
+    body = f"SmsSid={message.sid}&Status=queued&Status=sent&DetailedStatusCode=20005"
+    assert post_status_form(client, message, body).status_code == 200
+    assert WebhookEvent.objects.get().payload["Status"] == "sent"
+
+
+def test_the_token_is_read_from_the_query_string_among_other_parameters(client, lost_kicks):
+    (message,) = queued_messages(1)
+    token = sending.status_callback_url(message).split("token=")[1]
+    url = f"/webhook/sms-status?utm=x&token={token}&mytoken=nope"
+    assert client.post(url, {"SmsSid": message.sid, **DELIVERED}).status_code == 200
+
+
 # --- Draining -----------------------------------------------------------------------------------
 
 

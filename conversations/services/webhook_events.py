@@ -21,10 +21,12 @@ import time
 from datetime import timedelta
 from functools import cache
 
+import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
+from psycopg.types.json import Jsonb
 
 from ..models import WebhookEvent, WebhookKind
 
@@ -110,20 +112,15 @@ def insert_event(kind, payload, *, sid="", remote_addr=None) -> int:
             kind=kind, payload=payload, sid=sid[:64], remote_addr=remote_addr
         )
         return event.pk
-    sql, fields = _insert_statement()
+    sql, names, defaults = _insert_statement()
     given = {
         "kind": kind,
-        "payload": payload,
+        "payload": Jsonb(payload),  # what JSONField.get_db_prep_save makes of it on psycopg 3
         "sid": sid[:64],
         "remote_addr": remote_addr,
         "received_at": timezone.now(),
     }
-    params = [
-        field.get_db_prep_save(given[field.name], connection)
-        if field.name in given
-        else field.get_db_prep_save(field.get_default(), connection)
-        for field in fields
-    ]
+    params = [given[name] if name in given else defaults[name] for name in names]
     return fetch_one_prepared(sql, params)[0]
 
 
@@ -132,8 +129,6 @@ def fetch_one_prepared(sql, params):
     a server-side prepared statement, and return its one row. Django's cursor binds values on
     the client and has the server parse and plan every statement again; for the few statements
     a webhook runs per request, preparing them once per connection halves their cost."""
-    import psycopg
-
     connection.ensure_connection()
     connection.validate_no_broken_transaction()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
@@ -143,13 +138,16 @@ def fetch_one_prepared(sql, params):
 
 @cache
 def _insert_statement():
+    """The INSERT, its columns' field names, and the values of the fields a webhook does not
+    set (their defaults, prepared once: a field added later is written as the ORM would)."""
     fields = [f for f in WebhookEvent._meta.concrete_fields if not f.primary_key]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     placeholders = ", ".join(f"%s::{f.cast_db_type(connection)}" for f in fields)
     table = WebhookEvent._meta.db_table
     # Only table and column names from the model go into the text; every value is a parameter.
     sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) RETURNING id"  # noqa: S608
-    return sql, fields
+    defaults = {f.name: f.get_db_prep_save(f.get_default(), connection) for f in fields}
+    return sql, [f.name for f in fields], defaults
 
 
 # --- Draining: apply every event nobody has tried yet ------------------------------------------

@@ -11,14 +11,23 @@ import logging
 
 from django.core.exceptions import SuspiciousOperation
 from django.db import transaction
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse
 from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from ..models import WebhookKind
 from ..services import inbound, intake
-from .common import client_ip, has_valid_inbound_token, is_allowed_ip, is_too_large, refuse
+from .common import (
+    UnreadableForm,
+    client_ip,
+    form_fields,
+    has_valid_inbound_token,
+    is_allowed_ip,
+    is_too_large,
+    received,
+    refuse,
+)
 
 logger = logging.getLogger("conversations.webhooks")
 
@@ -57,7 +66,7 @@ def _receive(request):
     stored = intake.store_inbound_sms(
         sms, kind=WebhookKind.SMS_INCOMING, remote_addr=client_ip(request)
     )
-    return JsonResponse({"received": True, "duplicate": not stored.created})
+    return received(duplicate=not stored.created)
 
 
 def _posted_fields(request):
@@ -66,7 +75,9 @@ def _posted_fields(request):
         if request.content_type in ("application/json", "text/json"):
             data = json.loads(request.body or b"null")
         else:
-            data = request.POST
+            data = form_fields(request)
+    except UnreadableForm as exc:
+        raise intake.BadInboundSms({"body": [str(exc)]}) from exc
     except (ValueError, RecursionError) as exc:
         raise intake.BadInboundSms({"body": ["The body is not valid JSON."]}) from exc
     except (SuspiciousOperation, MultiPartParserError) as exc:
