@@ -28,8 +28,10 @@ from ..models import (
     AlertRule,
     Direction,
     Message,
+    MessageStatus,
     WebhookEvent,
 )
+from .analytics import STUCK
 from .template_health import DELIVERED, FINAL_AT_EXOTEL
 
 logger = logging.getLogger(__name__)
@@ -52,8 +54,17 @@ def _delivery_breaches(rule, group_field, label):
     if group_field == "sender":
         finals = finals.exclude(sender="")
     breaches = []
-    subjects = finals.values_list(group_field, flat=True).distinct().order_by()
-    for subject in subjects:  # templates and sender ids: a handful, not rows
+    # Judged: templates or senders that sent in the last day, and those with an open alert.
+    recent = Message.objects.filter(
+        direction=Direction.OUTBOUND, created_at__gte=timezone.now() - timedelta(days=1)
+    ).exclude(**{f"{group_field}__isnull": True})
+    subjects = set(recent.values_list(group_field, flat=True).distinct().order_by())
+    prefix = f"{label}:"
+    for alert_subject in rule.alerts.filter(resolved_at=None).values_list("subject", flat=True):
+        subject = alert_subject.removeprefix(prefix)
+        subjects.add(int(subject) if group_field == "template" else subject)
+    subjects.discard("")
+    for subject in sorted(subjects, key=str):  # templates and sender ids: a handful, not rows
         recent = finals.filter(**{group_field: subject}).order_by("-created_at", "-id")[:last_n]
         counts = Message.objects.filter(pk__in=recent.values("pk")).aggregate(
             finished=Count("id"),
@@ -87,9 +98,10 @@ def _dlt_spike(rule, now):
     since = now - timedelta(minutes=rule.window)
     rows = list(
         Message.objects.filter(
+            status__in=(MessageStatus.FAILED, MessageStatus.FAILED_DND),  # (status, updated_at)
+            updated_at__gte=since,
             direction=Direction.OUTBOUND,
             detailed_status_code__in=DLT_REJECTION_CODES,
-            updated_at__gte=since,
         )
         .values("detailed_status_code")
         .annotate(count=Count("id"))
@@ -112,8 +124,8 @@ def _callbacks_missing(rule, now):
     """Messages Exotel accepted (they have a sid) with no final status after `window` minutes."""
     cutoff = now - timedelta(minutes=rule.window)
     waiting = Message.objects.filter(
-        direction=Direction.OUTBOUND, sid__isnull=False, created_at__lt=cutoff
-    ).exclude(status__in=FINAL_AT_EXOTEL)
+        status__in=STUCK, direction=Direction.OUTBOUND, created_at__lt=cutoff, sid__isnull=False
+    )
     counts = waiting.aggregate(count=Count("id"))
     if counts["count"] < rule.threshold:
         return []
