@@ -131,7 +131,9 @@ def _pace(campaign, claimed_or_size) -> None:
         count = claimed_or_size
     else:
         count = sum(r.segments or 1 for r in claimed_or_size.recipients)
-    wait = rate_limit.reserve(campaign.pk, effective_rate(campaign), count)
+    # A dispatcher late by up to a batch (busy with other tasks) makes the time up.
+    tolerance = settings.CAMPAIGN_BATCH_SECONDS
+    wait = rate_limit.reserve(campaign.pk, effective_rate(campaign), count, tolerance)
     if wait > HEARTBEAT_SECONDS:
         # A slow rate: tell the beat tick this dispatcher is alive, not stalled.
         Campaign.objects.filter(pk=campaign.pk).update(last_dispatch_at=timezone.now())

@@ -1,10 +1,15 @@
 """Pacing sends across every worker: a shared virtual clock per campaign (and per account).
 
-Each caller *reserves* a slot for `n` messages before it claims them: the slot starts at the
-bucket's "theoretical arrival time" (TAT, or now if that is past) and lasts `n / rate` seconds,
-and the caller waits until its slot starts. Two workers asking at once get consecutive slots, so
-together they send at the rate, never above it, and nobody polls (this is GCRA, the generic cell
-rate algorithm, with no burst allowance).
+Each caller *reserves* a slot for `count` units (messages, or SMS segments when the campaign's
+rate counts segments) before it sends them: the slot starts at the bucket's "theoretical
+arrival time" (TAT) and lasts `count / rate` seconds, and the caller waits until its slot
+starts. Two workers asking at once get consecutive slots, so together they send at the rate,
+never above it, and nobody polls (this is GCRA, the generic cell rate algorithm).
+
+The clock keeps time: a reservation that comes late (a worker busy with other tasks) may start
+up to `tolerance` seconds in the past, so time lost to a late worker is made up instead of
+lowering the rate, and slots never start before the schedule they would have had (a bucket
+that was idle for longer starts again from "now minus tolerance"). A new bucket starts now.
 
 The clock lives where every worker sees it:
 
@@ -29,12 +34,14 @@ from ..models import Campaign
 
 logger = logging.getLogger(__name__)
 
-# KEYS[1]: the bucket; ARGV: seconds per message, messages, key lifetime. Returns the wait.
+# KEYS[1]: the bucket; ARGV: seconds per unit, units, key lifetime, tolerance. Returns the wait.
 _RESERVE_LUA = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
+if tat == 0 then tat = now end
+local earliest = now - tonumber(ARGV[4] or '0')
+if tat < earliest then tat = earliest end
 local after = tat + tonumber(ARGV[1]) * tonumber(ARGV[2])
 redis.call('SET', KEYS[1], string.format('%.6f', after), 'EX', tonumber(ARGV[3]))
 return string.format('%.6f', tat - now)
@@ -63,12 +70,12 @@ def _redis_script(url):
     return client.register_script(_RESERVE_LUA)
 
 
-def _reserve_redis(key, rate, count) -> float:
+def _reserve_redis(key, rate, count, tolerance=0.0) -> float:
     script = _redis_script(redis_url())
-    return float(script(keys=[key], args=[1.0 / rate, count, KEY_TTL_SECONDS]))
+    return float(script(keys=[key], args=[1.0 / rate, count, KEY_TTL_SECONDS, tolerance]))
 
 
-def _reserve_database(campaign_id, rate, count) -> float:
+def _reserve_database(campaign_id, rate, count, tolerance=0.0) -> float:
     with transaction.atomic():
         row = (
             Campaign.objects.select_for_update()
@@ -77,33 +84,34 @@ def _reserve_database(campaign_id, rate, count) -> float:
             .first()
         )
         now = time.time()
-        start = max(row or 0.0, now)
+        start = max(row or now, now - tolerance)
         Campaign.objects.filter(pk=campaign_id).update(rate_tat=start + count / rate)
     return start - now
 
 
-def reserve(campaign_id, rate, count) -> float:
-    """Reserve `count` sends of a campaign at `rate` per second; seconds to wait before sending.
+def reserve(campaign_id, rate, count, tolerance=0.0) -> float:
+    """Reserve `count` units of a campaign at `rate` per second; seconds to wait before sending
+    (0 when the slot has started). `tolerance`: see the module's docstring.
 
-    Also reserves from the account-wide bucket when EXOTEL_MAX_SEND_RATE is set.
+    Also reserves from the account-wide bucket (messages) when EXOTEL_MAX_SEND_RATE is set.
     """
     waits = [0.0]
     if rate:
-        waits.append(_reserve(f"campaign:{campaign_id}", campaign_id, rate, count))
+        waits.append(_reserve(f"campaign:{campaign_id}", campaign_id, rate, count, tolerance))
     account_rate = getattr(settings, "EXOTEL_MAX_SEND_RATE", None)
     if account_rate:
         waits.append(_reserve_account(account_rate, count))
     return max(waits)
 
 
-def _reserve(name, campaign_id, rate, count) -> float:
+def _reserve(name, campaign_id, rate, count, tolerance=0.0) -> float:
     if redis_url():
         try:
-            return _reserve_redis(f"smsdesk:rate:{name}", rate, count)
+            return _reserve_redis(f"smsdesk:rate:{name}", rate, count, tolerance)
         except Exception:
             # Redis down: fall back to the database rather than send unpaced.
             logger.exception("rate limiter: Redis unavailable, using the database")
-    return _reserve_database(campaign_id, rate, count)
+    return _reserve_database(campaign_id, rate, count, tolerance)
 
 
 def _reserve_account(rate, count) -> float:
