@@ -60,8 +60,7 @@ def bar_chart(labels, values, *, label, css="bar", label_every=1):
     step = (WIDTH - PAD_LEFT) / max(len(labels), 1)
     bars = format_html_join(
         "",
-        '<rect class="{}" x="{}" y="{}" width="{}" height="{}">'
-        "<title>{}: {}</title></rect>",
+        '<rect class="{}" x="{}" y="{}" width="{}" height="{}"><title>{}: {}</title></rect>',
         (
             (
                 css,
@@ -94,8 +93,7 @@ def line_chart(labels, series, *, label, label_every=1):
         parts.append(
             format_html_join(
                 "",
-                '<circle class="dot {}" cx="{}" cy="{}" r="2.5"><title>{} {}: {}</title>'
-                "</circle>",
+                '<circle class="dot {}" cx="{}" cy="{}" r="2.5"><title>{} {}: {}</title></circle>',
                 (
                     (
                         css,
