@@ -204,3 +204,13 @@ def test_the_api_exposes_no_way_to_write_entries(staff_api, entry):
     for method in (staff_api.post, staff_api.put, staff_api.delete):
         assert method(f"/api/audit-logs/{entry.pk}/").status_code == 404
     assert Conversation.objects.count() == 0
+
+
+def test_template_changes_through_the_api_write_one_entry_each(staff_api):
+    template = DltTemplateFactory(name="Old")
+    response = staff_api.patch(f"/api/templates/{template.pk}", {"name": "New"}, format="json")
+    assert response.status_code == 200
+    (entry,) = entries("dlttemplate_changed")
+    assert entry.detail["fields"] == ["name"]
+    assert staff_api.delete(f"/api/templates/{template.pk}").status_code == 204
+    assert len(entries("dlttemplate_deleted")) == 1

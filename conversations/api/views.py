@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from ..models import DltTemplate, OptOut, OptOutSource
 from ..phone import normalise_phone
 from ..services import consent
+from ..services.audit import record_action
 from ..services.template_health import with_health
 from .errors import error_body, not_found
 from .permissions import IsStaffOrReadOnly
@@ -24,6 +25,26 @@ class DltTemplateViewSet(viewsets.ModelViewSet):
     filterset_fields = ["sms_type", "active", "sender_id"]
     search_fields = ["name", "body", "template_id"]
     ordering_fields = ["name", "created_at", "updated_at"]
+
+    # Template changes are audited as in admin (issue 8).
+    def perform_create(self, serializer):
+        super().perform_create(serializer)
+        record_action("dlttemplate_created", request=self.request, target=str(serializer.instance))
+
+    def perform_update(self, serializer):
+        super().perform_update(serializer)
+        fields = sorted(serializer.validated_data)
+        record_action(
+            "dlttemplate_changed",
+            request=self.request,
+            target=str(serializer.instance),
+            fields=fields,
+        )
+
+    def perform_destroy(self, instance):
+        target, pk = str(instance), instance.pk
+        super().perform_destroy(instance)
+        record_action("dlttemplate_deleted", request=self.request, target=target, pk=pk)
 
     def destroy(self, request, *args, **kwargs):
         try:
