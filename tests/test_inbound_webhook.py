@@ -318,3 +318,26 @@ def test_counters_after_the_webhook_equal_a_recount(client, known_customer):
     recounted = refresh_conversation_summary(conversation.pk)
     assert counted == [getattr(recounted, f) for f in SUMMARY_FIELDS]
     assert counted[:3] == [2, 2, "second"]
+
+
+def test_the_stored_message_has_every_field_the_orm_would_give_it(client):
+    """On PostgreSQL the webhook writes rows by hand (services.intake); they must not differ
+    from what the ORM writes for the same SMS."""
+    post_sms(client, "Hi", sid="inb_fields_webhook")
+    stored = Message.objects.get(sid="inb_fields_webhook")
+    by_orm = Message.objects.create(
+        conversation=stored.conversation,
+        direction=Direction.INBOUND,
+        body="Hi",
+        status=MessageStatus.RECEIVED,
+        sid="inb_fields_orm",
+        exophone=stored.exophone,
+        source=MessageSource.EXOTEL,
+        sent_at=stored.sent_at,
+    )
+    by_orm.refresh_from_db()
+    differ = {"id", "sid", "created_at", "updated_at"}
+    fields = [f.attname for f in Message._meta.concrete_fields if f.name not in differ]
+    assert {f: getattr(stored, f) for f in fields} == {f: getattr(by_orm, f) for f in fields}
+    event = WebhookEvent.objects.get(sid="inb_fields_webhook")
+    assert (event.attempts, event.outcome, event.processed_at) == (0, "", None)

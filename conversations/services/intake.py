@@ -22,6 +22,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from ..models import (
     Conversation,
@@ -33,7 +34,7 @@ from ..models import (
 )
 from ..phone import normalise_phone
 from .threads import get_or_create_conversation, note_new_message
-from .webhook_events import fetch_one_prepared, kick_drain_on_commit
+from .webhook_events import InsertPlan, fetch_one_prepared, kick_drain_on_commit
 
 MAX_BODY_CHARS = 2000  # Exotel's own limit on an SMS body; anything longer is not an SMS
 MAX_EXOPHONE_CHARS = 32
@@ -221,12 +222,25 @@ def _store_with_the_orm(sms, kind, remote_addr) -> tuple[bool, int]:
 
 def _store_in_one_statement(sms, kind, remote_addr) -> tuple[bool, int | None] | None:
     """(created, message id), or None when the number has no conversation yet."""
-    sql, message_fields, event_fields = _statement()
-    message, event = _new_rows(sms, kind, remote_addr)
-    params = [sms.phone]
-    params += [_db_value(field, message) for field in message_fields]
-    params += [sms.body, message.created_at, message.created_at]
-    params += [_db_value(field, event) for field in event_fields]
+    sql, message_plan, event_plan = _statement()
+    now = timezone.now()
+    message = {
+        "direction": Direction.INBOUND.value,
+        "body": sms.body,
+        "status": MessageStatus.RECEIVED.value,
+        "sid": sms.sid,
+        "exophone": sms.exophone,
+        "source": MessageSource.EXOTEL.value,
+        "sent_at": sms.sent_at,
+    }
+    event = {
+        "kind": kind,
+        "payload": Jsonb(sms.payload),
+        "sid": sms.sid,
+        "remote_addr": remote_addr,
+    }
+    params = [sms.phone, *message_plan.values(message, now), sms.body, now, now]
+    params += event_plan.values(event, now)
     conversation_id, message_id, event_id = fetch_one_prepared(sql, params)
     if conversation_id is None:
         return None
@@ -235,17 +249,13 @@ def _store_in_one_statement(sms, kind, remote_addr) -> tuple[bool, int | None] |
     return message_id is not None, message_id
 
 
-def _db_value(field, instance):
-    return field.get_db_prep_save(field.pre_save(instance, add=True), connection)
-
-
 @cache
 def _statement():
     """INSERT message ... ON CONFLICT DO NOTHING, then (only if a row went in) the counters
     UPDATE and the event INSERT, as one statement. Columns come from the models, so a field
     added later is written with its default like any ORM save."""
-    message_fields = _insert_fields(Message, skip="conversation")
-    event_fields = _insert_fields(WebhookEvent)
+    message_plan = InsertPlan(Message, skip=("conversation",))
+    event_plan = InsertPlan(WebhookEvent)
     conversation = Conversation._meta.db_table
     # Only table and column names from the models go into the text; every value is a parameter.
     sql = f"""
@@ -253,8 +263,8 @@ def _statement():
             SELECT id FROM {conversation} WHERE phone_number = %s
         ), message AS (
             INSERT INTO {Message._meta.db_table}
-                (conversation_id, {_columns(message_fields)})
-            SELECT conversation.id, {_casts(message_fields)} FROM conversation
+                (conversation_id, {message_plan.columns()})
+            SELECT conversation.id, {message_plan.placeholders()} FROM conversation
             ON CONFLICT DO NOTHING
             RETURNING id, conversation_id
         ), summary AS (
@@ -269,26 +279,13 @@ def _statement():
                 outcome = '', closed_at = NULL, closed_by_id = NULL
             FROM message WHERE {conversation}.id = message.conversation_id
         ), event AS (
-            INSERT INTO {WebhookEvent._meta.db_table} ({_columns(event_fields)})
-            SELECT {_casts(event_fields)} FROM message
+            INSERT INTO {WebhookEvent._meta.db_table} ({event_plan.columns()})
+            SELECT {event_plan.placeholders()} FROM message
             RETURNING id
         )
         SELECT (SELECT id FROM conversation), (SELECT id FROM message), (SELECT id FROM event)
     """  # noqa: S608
-    return sql, message_fields, event_fields
-
-
-def _insert_fields(model, skip=None):
-    return [f for f in model._meta.concrete_fields if not f.primary_key and f.name != skip]
-
-
-def _columns(fields):
-    return ", ".join(connection.ops.quote_name(f.column) for f in fields)
-
-
-def _casts(fields):
-    # Typed placeholders: in INSERT ... SELECT, PostgreSQL does not infer parameter types.
-    return ", ".join(f"%s::{f.cast_db_type(connection)}" for f in fields)
+    return sql, message_plan, event_plan
 
 
 def _enqueue(event_id):
