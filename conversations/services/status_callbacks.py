@@ -221,9 +221,11 @@ def apply_status_event(event) -> str:
     sid, report = parse_status_report(event.payload)
     message = Message.objects.filter(sid=sid).only("pk", "campaign_id").first()
     message = message or campaign_callbacks.link_unknown_outcome(sid, event.payload)
+    expected_id = event.payload.get("_message_id")
+    if message is None and expected_id is not None:
+        message = _adopt_sid(int(expected_id), sid)
     if message is None:
         raise EventWaiting(f"no message with sid {sid} yet")
-    expected_id = event.payload.get("_message_id")
     if expected_id is not None and int(expected_id) != message.pk:
         return "ignored: token belongs to another message"
     campaign_id = event.payload.get("_campaign_id")
@@ -231,3 +233,16 @@ def apply_status_event(event) -> str:
         return "ignored: token belongs to another campaign"
     changed = apply_status(message.pk, report, source=StatusEventSource.CALLBACK)
     return f"{report.our_status} applied" if changed else f"{report.our_status} changed nothing"
+
+
+def _adopt_sid(message_id, sid):
+    """A single send whose answer never came (it timed out after reaching Exotel) is `unknown`
+    with no sid; Exotel's callback, whose token is signed for exactly this message, tells it.
+    While the send is still `dispatching` the event waits: the sender records its outcome first.
+    """
+    adopted = Message.objects.filter(
+        pk=message_id, sid__isnull=True, status=MessageStatus.UNKNOWN
+    ).update(sid=sid)
+    if not adopted:
+        return None
+    return Message.objects.filter(pk=message_id).only("pk", "campaign_id").first()
