@@ -6,10 +6,10 @@ arrival time" (TAT) and lasts `count / rate` seconds, and the caller waits until
 starts. Two workers asking at once get consecutive slots, so together they send at the rate,
 never above it, and nobody polls (this is GCRA, the generic cell rate algorithm).
 
-The clock keeps time: a reservation that comes late (a worker busy with other tasks) may start
-up to `tolerance` seconds in the past, so time lost to a late worker is made up instead of
-lowering the rate, and slots never start before the schedule they would have had (a bucket
-that was idle for longer starts again from "now minus tolerance"). A new bucket starts now.
+The clock keeps time: a reservation that comes at most `tolerance` seconds after its slot
+(a worker busy for a moment) keeps that slot, already started, so the moment is made up
+instead of lowering the rate; slots never start before the schedule they would have had. A
+bucket idle for longer than that (or new) starts again from now: no burst after a pause.
 
 The clock lives where every worker sees it:
 
@@ -39,9 +39,7 @@ _RESERVE_LUA = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat == 0 then tat = now end
-local earliest = now - tonumber(ARGV[4] or '0')
-if tat < earliest then tat = earliest end
+if tat < now - tonumber(ARGV[4] or '0') then tat = now end
 local after = tat + tonumber(ARGV[1]) * tonumber(ARGV[2])
 redis.call('SET', KEYS[1], string.format('%.6f', after), 'EX', tonumber(ARGV[3]))
 return string.format('%.6f', tat - now)
@@ -84,7 +82,7 @@ def _reserve_database(campaign_id, rate, count, tolerance=0.0) -> float:
             .first()
         )
         now = time.time()
-        start = max(row or now, now - tolerance)
+        start = row if row and row >= now - tolerance else max(row or 0.0, now)
         Campaign.objects.filter(pk=campaign_id).update(rate_tat=start + count / rate)
     return start - now
 
