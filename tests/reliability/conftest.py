@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -178,12 +179,15 @@ class ThrowawayPostgres:
 
 
 @pytest.fixture
-def throwaway_postgres(tmp_path_factory):
+def throwaway_postgres():
     if _postgres_bin("pg_ctl") is None:
         pytest.skip("PostgreSQL server binaries (pg_ctl) are not installed")
-    cluster = ThrowawayPostgres(tmp_path_factory.mktemp("pg")).init().start()
+    # Straight under /tmp: pytest's own temporary folders are closed to the postgres user.
+    folder = tempfile.mkdtemp(prefix="smsdesk-pg-")
+    cluster = ThrowawayPostgres(folder).init().start()
     yield cluster
     cluster.stop(mode="immediate")
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 # --- The app under gunicorn -----------------------------------------------------------------
