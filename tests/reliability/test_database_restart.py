@@ -85,10 +85,11 @@ def query(url, sql):
 @pytest.mark.worker
 @pytest.mark.timeout(400)
 def test_webhooks_answer_5xx_while_the_database_is_down_and_nothing_is_lost_or_half_written(
-    throwaway_postgres, app_server, worker_process
+    request, app_server, worker_process
 ):
     if not settings.CELERY_BROKER_URL.startswith("redis://"):
         pytest.skip("runs once per CI, in the PostgreSQL + Redis run (it brings its own cluster)")
+    throwaway_postgres = request.getfixturevalue("throwaway_postgres")
     url = throwaway_postgres.url
     migrate(url)
     server = app_server(DATABASE_URL=url, CONN_MAX_AGE=60, CONN_HEALTH_CHECKS="true")
