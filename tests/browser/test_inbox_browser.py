@@ -240,3 +240,13 @@ def test_every_control_has_a_label_and_the_reply_box_is_in_order(signed_in, seed
             )
         )
     assert order == ["Variable 1", "Variable 2", "Send reply"]
+
+
+def test_the_counter_switches_to_unicode_and_counts_its_segments(signed_in, seed_inbox):
+    page = signed_in
+    page.goto(f"/inbox/c/{RAVI}/")
+    box = page.get_by_label("Message", exact=True)
+    box.fill("Namaste")
+    expect(page.locator("[data-compose-counter]")).to_have_text("7 characters · 1 SMS · GSM-7")
+    box.fill("नमस्ते " * 12)  # 84 characters: Unicode, 67 a part past 70
+    expect(page.locator("[data-compose-counter]")).to_have_text("84 characters · 2 SMS · Unicode")
