@@ -99,7 +99,13 @@ class ConversationAdmin(admin.ModelAdmin):
     )
     list_select_related = ("assignee",)
     search_fields = ("phone_number", "contact_name", "last_message_body")
-    list_filter = ("needs_attention", "assignee", "last_activity_at", "last_message_status")
+    list_filter = (
+        "needs_attention",
+        "is_lead",
+        "assignee",
+        "last_activity_at",
+        "last_message_status",
+    )
     readonly_fields = (
         "last_message_body",
         "last_message_direction",

@@ -86,3 +86,15 @@ def test_call_events_are_listed_and_open(staff_client):
 
     assert listing.status_code == 200 and b"sid-in-admin" in listing.content
     assert detail.status_code == 200
+
+
+def test_staff_filter_conversations_to_leads_in_the_admin(staff_client):
+    from .factories import ConversationFactory
+
+    ConversationFactory(phone_number="+919876543210", is_lead=True)
+    ConversationFactory(phone_number="+919876543211")
+
+    response = staff_client.get("/admin/conversations/conversation/", {"is_lead__exact": "1"})
+
+    assert response.status_code == 200
+    assert b"+919876543210" in response.content and b"+919876543211" not in response.content
