@@ -53,10 +53,12 @@ def prepare_environment():
 
 def add_server_arguments(parser):
     """The gunicorn settings, the same for our webhook and the bare view."""
-    parser.add_argument("--workers", type=int, default=None, help="gunicorn workers")
-    parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker")
     parser.add_argument(
-        "--worker-class", default="sync", help="gunicorn worker class (sync, gthread)"
+        "--workers", type=int, default=None, help="gunicorn workers (default: one per core)"
+    )
+    parser.add_argument("--threads", type=int, default=25, help="threads per gunicorn worker")
+    parser.add_argument(
+        "--worker-class", default="gthread", help="gunicorn worker class (gthread, sync)"
     )
 
 
@@ -113,11 +115,11 @@ def result(args, ours, bare, ratio, load=None, **extra):
 
 
 def default_workers():
-    return (os.cpu_count() or 1) * 2 + 1
+    return os.cpu_count() or 1
 
 
 @contextmanager
-def gunicorn(workers=None, threads=1, worker_class="sync"):
+def gunicorn(workers=None, threads=25, worker_class="gthread"):
     workers = workers or default_workers()
     port = free_port()
     command = [

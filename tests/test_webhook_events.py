@@ -155,6 +155,81 @@ def test_the_token_is_read_from_the_query_string_among_other_parameters(client, 
     assert client.post(url, {"SmsSid": message.sid, **DELIVERED}).status_code == 200
 
 
+class HeldFirstInsert:
+    """The first INSERT waits until `behind` other events are queued behind it."""
+
+    def __init__(self, behind):
+        self.behind = behind
+        self.sizes = []
+        self.holding = threading.Event()
+        self.real = webhook_events._insert_rows
+
+    def __call__(self, rows):
+        if not self.sizes:
+            self.holding.set()
+            queued = webhook_events._group_commit._queue
+            wait_until(lambda: len(queued) >= self.behind, timeout=10, what="the others to queue")
+        self.sizes.append(len(rows))
+        return self.real(rows)
+
+
+def insert_concurrently(count, insert, monkeypatch):
+    """Request 0 starts writing and is held there; requests 1..count-1 arrive meanwhile. Each
+    runs on its own thread and connection, as in a gthread worker. Returns (results, sizes)."""
+    held = HeldFirstInsert(behind=count - 1)
+    monkeypatch.setattr(webhook_events, "_insert_rows", held)
+    results = [None] * count
+
+    def run(n):
+        try:
+            results[n] = insert(n)
+        except Exception as exc:
+            results[n] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    threads[0].start()
+    assert held.holding.wait(timeout=10)
+    for thread in threads[1:]:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results, held.sizes
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_events_arriving_during_a_commit_are_written_together_each_once(monkeypatch):
+    def insert(n):
+        return insert_event(WebhookKind.SMS_STATUS, {"n": n}, sid=f"gc-{n}")
+
+    results, sizes = insert_concurrently(10, insert, monkeypatch)
+    assert all(isinstance(r, int) for r in results), results
+    assert sizes == [1, 9]
+    stored = dict(WebhookEvent.objects.values_list("pk", "sid"))
+    assert stored == {event_id: f"gc-{n}" for n, event_id in enumerate(results)}
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_bad_row_in_a_batch_fails_only_its_own_request(monkeypatch):
+    def insert(n):
+        address = "not an address" if n == 3 else "10.0.0.1"
+        return insert_event(WebhookKind.SMS_STATUS, {"n": n}, sid=f"b-{n}", remote_addr=address)
+
+    results, sizes = insert_concurrently(5, insert, monkeypatch)
+    assert isinstance(results[3], Exception)
+    assert all(isinstance(r, int) for n, r in enumerate(results) if n != 3), results
+    assert sizes[:2] == [1, 4]  # the batch of four failed, then each row went in on its own
+    assert sorted(WebhookEvent.objects.values_list("sid", flat=True)) == [
+        "b-0",
+        "b-1",
+        "b-2",
+        "b-4",
+    ]
+
+
 # --- Draining -----------------------------------------------------------------------------------
 
 

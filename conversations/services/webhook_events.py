@@ -16,6 +16,7 @@ whatever it waits for arrives.
 import atexit
 import logging
 import os
+import sys
 import threading
 import time
 from datetime import timedelta
@@ -154,14 +155,113 @@ def insert_event(kind, payload, *, sid="", remote_addr=None) -> int:
             kind=kind, payload=payload, sid=sid[:64], remote_addr=remote_addr
         )
         return event.pk
-    sql, plan = _insert_statement()
+    _, plan = _insert_statement()
     given = {
         "kind": kind,
         "payload": Jsonb(payload),  # what JSONField.get_db_prep_save makes of it on psycopg 3
         "sid": sid[:64],
         "remote_addr": remote_addr,
     }
-    return fetch_one_prepared(sql, plan.values(given, timezone.now()))[0]
+    row = plan.values(given, timezone.now())
+    if connection.in_atomic_block:  # the caller's transaction decides when it commits
+        return _insert_rows([row])[0]
+    return _group_commit.insert(row)
+
+
+def _insert_rows(rows) -> list[int]:
+    """One INSERT (and, in autocommit, one commit) for all `rows`; their ids in order."""
+    sql, _ = _insert_statement(len(rows))
+    connection.ensure_connection()
+    connection.validate_no_broken_transaction()
+    params = [value for row in rows for value in row]
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, prepare=True)
+        return [row[0] for row in cursor.fetchall()]
+
+
+class _Waiting:
+    __slots__ = ("done", "error", "event_id", "lead", "row")
+
+    def __init__(self, row):
+        self.row = row
+        self.done = threading.Event()
+        self.lead = False
+        self.event_id = None
+        self.error = None
+
+
+class GroupCommit:
+    """Group commit inside one process (gunicorn gthread workers run many requests at once):
+    events that arrive while another request's INSERT is on its way to the disk are written
+    together by the next one, in one INSERT and one commit, on that request's connection. Each
+    request still answers only after its own row is committed; a batch that fails is retried
+    row by row, so one bad row fails only its own request."""
+
+    MAX_BATCH = 64
+
+    def __init__(self):
+        self._guard = threading.Lock()
+        self._queue = []
+        self._writing = False
+
+    def insert(self, row) -> int:
+        waiting = _Waiting(row)
+        with self._guard:
+            self._queue.append(waiting)
+            lead = not self._writing
+            self._writing = True
+        if not lead:
+            waiting.done.wait()
+            if not waiting.lead:
+                if waiting.error is not None:
+                    raise waiting.error
+                return waiting.event_id
+        self._write_batches(waiting)
+        if waiting.error is not None:
+            raise waiting.error
+        return waiting.event_id
+
+    def _write_batches(self, mine):
+        """Write what is queued (this request's row among it), then hand the writing over to
+        the oldest request that queued meanwhile, or stop."""
+        with self._guard:
+            batch, self._queue = self._queue[: self.MAX_BATCH], self._queue[self.MAX_BATCH :]
+        try:
+            self._write(batch)
+        finally:
+            with self._guard:
+                successor = self._queue[0] if self._queue else None
+                self._writing = successor is not None
+            for waiting in batch:
+                if waiting.event_id is None and waiting.error is None:
+                    waiting.error = RuntimeError("the webhook event was not written")
+                if waiting is not mine:
+                    waiting.done.set()
+            if successor is not None:
+                successor.lead = True
+                successor.done.set()
+
+    @staticmethod
+    def _write(batch):
+        try:
+            ids = _insert_rows([w.row for w in batch])
+        except Exception:
+            if len(batch) == 1:
+                batch[0].error = sys.exc_info()[1]
+                return
+            ids = None
+        if ids is not None:
+            for waiting, event_id in zip(batch, ids, strict=True):
+                waiting.event_id = event_id
+            return
+        for waiting in batch:  # one row spoiled the batch: each on its own
+            try:
+                waiting.event_id = _insert_rows([waiting.row])[0]
+            except Exception as exc:
+                waiting.error = exc
+
+
+_group_commit = GroupCommit()
 
 
 def fetch_one_prepared(sql, params):
@@ -177,11 +277,12 @@ def fetch_one_prepared(sql, params):
 
 
 @cache
-def _insert_statement():
+def _insert_statement(rows=1):
     plan = InsertPlan(WebhookEvent)
     table = WebhookEvent._meta.db_table
+    values = ", ".join([f"({plan.placeholders()})"] * rows)
     # Only table and column names from the model go into the text; every value is a parameter.
-    sql = f"INSERT INTO {table} ({plan.columns()}) VALUES ({plan.placeholders()}) RETURNING id"  # noqa: S608
+    sql = f"INSERT INTO {table} ({plan.columns()}) VALUES {values} RETURNING id"  # noqa: S608
     return sql, plan
 
 
