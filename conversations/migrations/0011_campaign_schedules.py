@@ -1,4 +1,5 @@
-"""Campaigns: the rate's unit (messages or segments) and the "needs review" recipient state."""
+"""Campaigns: the rate's unit (messages or segments), the "needs review" recipient state and an
+index for the recipients whose outcome is still unknown."""
 
 from django.db import migrations, models
 
@@ -71,6 +72,14 @@ class Migration(migrations.Migration):
                     )
                 ),
                 name="campaignrecipient_state_valid",
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="campaignrecipient",
+            index=models.Index(
+                condition=models.Q(("state", "unknown")),
+                fields=["id"],
+                name="campaignrecipient_unknown_idx",
             ),
         ),
     ]

@@ -253,6 +253,10 @@ class CampaignRecipient(models.Model):
         indexes = [
             # The dispatcher's claim: the next pending rows of a campaign, in order.
             models.Index(fields=["campaign", "state", "id"], name="campaignrecipient_claim_idx"),
+            # The beat tick's look for outcomes still unknown (few rows, every tick).
+            models.Index(
+                fields=["id"], condition=Q(state="unknown"), name="campaignrecipient_unknown_idx"
+            ),
         ]
 
     def __str__(self):
