@@ -669,6 +669,24 @@ def test_send_campaign_command_sends_inline(sandbox, tmp_path, capsys):
     assert "30 sent" in capsys.readouterr().out
 
 
+def test_send_campaign_command_takes_a_rate_in_segments(tmp_path):
+    template = DltTemplateFactory(body=REMINDER)
+    path = tmp_path / "list.csv"
+    path.write_text("phone,who,day\n" + "".join(f"{n},A,2 Feb\n" for n in numbers(3)))
+
+    call_command(
+        "send_campaign",
+        csv=str(path),
+        template=template.template_id,
+        rate=5,
+        rate_unit="segments",
+        dry_run=True,
+    )
+
+    campaign = Campaign.objects.get()
+    assert (campaign.rate, campaign.rate_unit, campaign.status) == (5, "segments", "draft")
+
+
 @settings_hypothesis(max_examples=300, deadline=None)
 @given(st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=170) | st.text(max_size=80))
 def test_the_fast_segment_count_agrees_with_the_full_analysis(body):
