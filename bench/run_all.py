@@ -40,15 +40,22 @@ ORDER = [
     "inbox",
     "dashboard",
 ]
+# Always passed: the webhook benches add the 200-client, 60 s load run (zero errors expected).
+DEFAULT_ARGS = {
+    "status_webhook": ["--load-run"],
+    "inbound_webhook": ["--load-run"],
+}
 QUICK_ARGS = {
     "client_pool": ["--count", "1000"],
-    "status_webhook": ["--seconds", "5"],
-    "inbound_webhook": ["--seconds", "5", "--customers", "1000"],
+    "status_webhook": ["--seconds", "5", "--load-seconds", "10"],
+    "inbound_webhook": ["--seconds", "5", "--customers", "1000", "--load-seconds", "10"],
     "campaign": ["--recipients", "5000", "--seed-count", "200"],
     "inbox": ["--repeat", "10", "--warmup", "2"],
     "dashboard": ["--repeat", "10", "--warmup", "2"],
 }
 FIGURE_KEYS = ("figure", "worst_p95_ms", "p95_ms", "p99_ms", "ratio", "rps", "msgs_per_s")
+# Shown beside the headline figure when a result has them.
+SIDE_FIGURES = ("webhook_rps", "webhook_p99_ms", "bare_rps")
 RESULT_PREFIX = "BENCH_RESULT "
 
 
@@ -79,7 +86,7 @@ def machine():
 
 
 def command_for(script, quick, extra):
-    command = [sys.executable, str(script)]
+    command = [sys.executable, str(script), *DEFAULT_ARGS.get(_name(script), [])]
     if quick:
         source = script.read_text(errors="replace")
         command += ["--quick"] if '"--quick"' in source else QUICK_ARGS.get(_name(script), [])
@@ -153,12 +160,14 @@ def rows_of(name, result):
                 (f"{name}: {key}", _text(_figure(result, key)), _text(targets.get(key)), met)
             )
     elif "target_met" in result or "target" in result:
-        figure = next((result[k] for k in FIGURE_KEYS if k in result), None)
+        figure = _text(next((result[k] for k in FIGURE_KEYS if k in result), None))
         label = next((k for k in FIGURE_KEYS if k in result), "")
+        side = [f"{k} {_text(result[k])}" for k in SIDE_FIGURES if k in result]
+        figure = ", ".join([figure, *side]) if side else figure
         rows.append(
             (
                 f"{name}{': ' + label if label else ''}",
-                _text(figure),
+                figure,
                 _text(result.get("target")),
                 result.get("target_met"),
             )
@@ -166,7 +175,8 @@ def rows_of(name, result):
     load = result.get("load_run")
     if isinstance(load, dict):
         errors = load.get("errors", load.get("non_2xx"))
-        clients, seconds = load.get("clients", "?"), load.get("seconds", "?")
+        clients = load.get("connections", load.get("clients", "?"))
+        seconds = load.get("seconds", "?")
         rows.append(
             (
                 f"{name}: load run {clients} clients x {seconds} s",
