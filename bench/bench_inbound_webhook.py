@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import webhook_harness as harness
 
 # Each wrk thread numbers its own requests, so SmsSids never repeat across threads. With
-# `replay` set, sids cycle through the first `replay` of each thread (all stored already).
+# `replay` set, sids cycle through numbers 2..replay+1 of each thread, all stored already (wrk calls
+# `request` once before the run to test the script, so a thread's number 1 may never be sent).
 WRK_SCRIPT = """
 local thread_count = 0
 function setup(thread)
@@ -38,7 +39,7 @@ local headers = {["Content-Type"] = "application/x-www-form-urlencoded"}
 request = function()
   counter = counter + 1
   local n = counter
-  if replay > 0 then n = (counter %% replay) + 1 end
+  if replay > 0 then n = (counter %% replay) + 2 end
   local body = string.format(
     "SmsSid=%(run)s-%%d-%%d&From=%%%%2B91980%%07d&To=%%%%2B911140000000&Body=Is+my+order+shipped%%%%3F"
     .. "&DateCreated=2025-01-15T10%%%%3A30%%%%3A00%%%%2B05%%%%3A30&AccountSid=%(account)s",

@@ -169,7 +169,8 @@ def insert_event(kind, payload, *, sid="", remote_addr=None) -> int:
 
 
 def _insert_rows(rows) -> list[int]:
-    """One INSERT (and, in autocommit, one commit) for all `rows`; their ids in order."""
+    """One INSERT (and, in autocommit, one commit) for all `rows`; their ids, in the order
+    PostgreSQL returns them for a multi-row VALUES list (the rows' order)."""
     sql, _ = _insert_statement(len(rows))
     connection.ensure_connection()
     connection.validate_no_broken_transaction()
