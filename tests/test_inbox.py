@@ -229,7 +229,7 @@ def test_the_list_runs_a_fixed_number_of_queries(agent, asha, django_assert_max_
         )
         Conversation.objects.filter(pk=conversation.pk).update(assignee=asha)
         OptOutFactory(phone_number=conversation.phone_number)
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(7):
         assert agent.get("/inbox/", {"q": "C1"}).status_code == 200
     with django_assert_max_num_queries(6):
         assert agent.get("/inbox/").status_code == 200
@@ -774,3 +774,14 @@ def test_a_long_thread_shows_its_newest_messages_and_a_link_to_the_rest(agent, m
     assert all(f"message {n}" in everything for n in range(5))
     polled = agent.get(f"/inbox/c/{RAVI}/messages/", {"all": "1"}).content.decode()
     assert "messages/?all=1" in polled and "message 0" in polled
+
+
+@pytest.mark.parametrize("listed", [1, 2000])
+def test_search_finds_the_same_with_many_or_few_matches(agent, seed_inbox, monkeypatch, listed):
+    monkeypatch.setattr(inbox, "MAX_LISTED_IDS", listed)
+    rows = agent.get("/inbox/", {"q": "9876543"}).context["rows"]
+    assert [r.conversation.contact_name for r in rows] == [
+        "Ravi Kumar",
+        "Priya Sharma",
+        "Amit Patel",
+    ]

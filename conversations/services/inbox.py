@@ -23,6 +23,7 @@ FILTER_CHOICES = [
 ]
 FILTERS = tuple(value for value, _ in FILTER_CHOICES if value)
 MAX_SEARCH = 100
+MAX_LISTED_IDS = 2000
 
 # What the list shows when the last message is ours: its delivery, not our own words.
 OUTBOUND_SUMMARY = {
@@ -58,7 +59,14 @@ def search_conversations(user, *, query="", filter_name=""):
     conversations = with_opt_out(visible_conversations(user)).select_related("assignee")
     query = " ".join((query or "").split())[:MAX_SEARCH]
     if query:
-        conversations = conversations.filter(pk__in=_matching_ids(query))
+        matching = _matching_ids(query)
+        # Few matches (the usual search: a name, a number): as a list of ids, so the list and its
+        # count fetch them by primary key; the planner, guessing from trigram statistics, would
+        # otherwise often hash-join them against every conversation.
+        found = list(matching[: MAX_LISTED_IDS + 1])
+        conversations = conversations.filter(
+            pk__in=found if len(found) <= MAX_LISTED_IDS else matching
+        )
     if filter_name == "unread":
         conversations = conversations.filter(unread_count__gt=0)
     elif filter_name == "mine":
@@ -80,13 +88,14 @@ def _matching_ids(query):
     """Ids of the conversations whose name, number or any message contains `query`: a UNION
     of three searches that each have their own (trigram, on PostgreSQL) index, rather than an
     OR that would read every conversation."""
-    ids = Conversation.objects.filter(contact_name__icontains=query).order_by().values("pk")
-    by_text = Message.objects.filter(body__icontains=query).order_by().values("conversation_id")
-    ids = ids.union(by_text)
+    by_name = Conversation.objects.filter(contact_name__icontains=query)
+    ids = by_name.order_by().values_list("pk", flat=True)
+    by_text = Message.objects.filter(body__icontains=query).order_by()
+    ids = ids.union(by_text.values_list("conversation_id", flat=True))
     digits = "".join(ch for ch in query if ch.isdigit())
     if len(digits) >= 3:
         by_number = Conversation.objects.filter(phone_number__contains=digits[-10:])
-        ids = ids.union(by_number.order_by().values("pk"))
+        ids = ids.union(by_number.order_by().values_list("pk", flat=True))
     return ids
 
 
