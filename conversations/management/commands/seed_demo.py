@@ -1,13 +1,17 @@
-"""Give a new sandbox install something to send: the seed documents' DLT templates.
+"""Give a new sandbox install something to send: the seed documents' DLT templates, and one
+template for each shipped auto-reply and flow text, so that STOP, YES, the survey and the other
+examples answer out of the box (every auto-reply goes through the same DLT check as any send).
 
 Runs from `make run` and does nothing once any template exists or when real Exotel
 credentials are configured (real templates must come from the DLT portal).
 """
 
+import re
+
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from conversations.models import DltTemplate, SmsType
+from conversations.models import DltTemplate, FlowChoice, FlowStep, KeywordRule, SmsType
 
 DEMO_ENTITY_ID = "1234567890123456789"
 DEMO_TEMPLATES = [
@@ -56,6 +60,32 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if not settings.EXOTEL_USES_SANDBOX or DltTemplate.objects.exists():
             return
-        for template in DEMO_TEMPLATES:
+        templates = DEMO_TEMPLATES + auto_reply_templates()
+        for template in templates:
             DltTemplate.objects.create(entity_id=DEMO_ENTITY_ID, **template)
-        self.stdout.write(f"Created {len(DEMO_TEMPLATES)} demo DLT templates for the sandbox.")
+        self.stdout.write(f"Created {len(templates)} demo DLT templates for the sandbox.")
+
+
+def auto_reply_templates():
+    """One transactional template per distinct shipped reply text; `{answer}`-style flow
+    placeholders become DLT variables."""
+    texts = [rule.reply for rule in KeywordRule.objects.exclude(reply="")]
+    texts += [step.prompt for step in FlowStep.objects.all()]
+    texts += [choice.reply for choice in FlowChoice.objects.exclude(reply="")]
+    known = {template["body"] for template in DEMO_TEMPLATES}
+    bodies = []
+    for text in texts:
+        body = re.sub(r"\{[a-z_]+\}", "{#var#}", text)
+        if body not in known:
+            known.add(body)
+            bodies.append(body)
+    return [
+        {
+            "name": f"Auto-reply: {body[:60]}",
+            "template_id": f"11071600000000{100 + number:05d}",
+            "body": body,
+            "sms_type": SmsType.TRANSACTIONAL,
+            "sender_id": "EXOTEL",
+        }
+        for number, body in enumerate(bodies)
+    ]
