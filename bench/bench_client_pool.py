@@ -10,6 +10,7 @@ HTTPS-only and a TLS handshake per message is what the seed's style really costs
 """
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -45,19 +46,40 @@ def main() -> int:
     parser.add_argument("--no-tls", action="store_true", help="skip the HTTPS comparison")
     args = parser.parse_args()
     print(f"{os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}")
-    _compare("http", args.count, tls=None)
+    ratios = {"http": _compare("http", args.count, tls=None)}
     if args.no_tls:
-        return 0
-    if shutil.which("openssl") is None:
+        pass
+    elif shutil.which("openssl") is None:
         print("https: skipped (no openssl to make a certificate)")
-        return 0
-    with sandbox_process.self_signed_certificate() as tls:
-        _compare("https", args.count, tls=tls)
+    else:
+        with sandbox_process.self_signed_certificate() as tls:
+            ratios["https"] = _compare("https", args.count, tls=tls)
+    _print_result(ratios, args.count)
     return 0
 
 
-def _compare(label: str, count: int, tls: tuple[str, str] | None) -> None:
-    """Seed style then pooled client against one fresh sandbox; prints both and the ratio."""
+def _print_result(ratios: dict[str, float], count: int) -> None:
+    """The last line, for bench/run_all.py: one row per transport (Exotel is HTTPS-only)."""
+    rows = [
+        {
+            "benchmark": f"client pool vs seed ({transport}, {count} sends)",
+            "figure": f"{ratio:.2f}x",
+            "target": ">= 2x",
+            "met": ratio >= 2,
+        }
+        for transport, ratio in ratios.items()
+    ]
+    result = {
+        "name": "client_pool",
+        "rows": rows,
+        "nproc": os.cpu_count(),
+        "load_average": [round(value, 2) for value in os.getloadavg()],
+    }
+    print("BENCH_RESULT " + json.dumps(result), flush=True)
+
+
+def _compare(label: str, count: int, tls: tuple[str, str] | None) -> float:
+    """Seed style then pooled client against one fresh sandbox; prints and returns the ratio."""
     port = sandbox_process.free_port()
     base_url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     sandbox = sandbox_process.start_sandbox(port, tls)
@@ -71,6 +93,7 @@ def _compare(label: str, count: int, tls: tuple[str, str] | None) -> None:
         sandbox.terminate()
         sandbox.wait(timeout=10)
     print(f"{label}: ratio pooled/seed = {pooled / seed:.2f}x (target >= 2x)", flush=True)
+    return pooled / seed
 
 
 def _seed_sender(base_url: str) -> Callable[[str], None]:
