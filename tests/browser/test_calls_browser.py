@@ -3,26 +3,14 @@ Passthru webhook of the live server, a real `celery -A smsdesk worker` process s
 rule's SMS to the sandbox, and an agent finds the lead under "Leads" and sees the call and the
 delivered SMS in its thread."""
 
-import os
-
 import pytest
-
-try:
-    from playwright.sync_api import expect
-except ImportError:
-    if os.environ.get("CI"):
-        raise
-    pytest.skip(
-        "Playwright for Python is not installed (requirements-dev.txt); browser tests skipped",
-        allow_module_level=True,
-    )
 
 from conversations.models import Message, MessageStatus
 from exotel_client.sandbox import SandboxServer
 from tests.conftest import wait_until
 from tests.factories import CallRuleFactory, DltTemplateFactory
 
-from .helpers import screenshot
+from .helpers import expect, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

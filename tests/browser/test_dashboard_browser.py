@@ -1,24 +1,13 @@
 """The supervisors' dashboard in a real browser (issue 8): staff see the charts, agents are
 refused."""
 
-import os
 import re
 
 import pytest
 
-try:
-    from playwright.sync_api import expect
-except ImportError:
-    if os.environ.get("CI"):
-        raise
-    pytest.skip(
-        "Playwright for Python is not installed (requirements-dev.txt); browser tests skipped",
-        allow_module_level=True,
-    )
-
 from tests.factories import StaffFactory, UserFactory
 
-from .helpers import screenshot, seed_conversations
+from .helpers import expect, screenshot, seed_conversations
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

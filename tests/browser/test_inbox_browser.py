@@ -1,21 +1,10 @@
 """The inbox in a real browser against a live server (issue 6)."""
 
-import os
 import re
 from pathlib import Path
 
 import pytest
 import requests
-
-try:
-    from playwright.sync_api import expect
-except ImportError:
-    if os.environ.get("CI"):
-        raise
-    pytest.skip(
-        "Playwright for Python is not installed (requirements-dev.txt); browser tests skipped",
-        allow_module_level=True,
-    )
 
 from conversations.models import Message
 from conversations.services import sending
@@ -23,7 +12,7 @@ from conversations.services.status_callbacks import apply_status, parse_status_r
 from tests.factories import OptOutFactory, conversation_with_messages
 from tests.sms import inbound_fields
 
-from .helpers import RAVI, screenshot
+from .helpers import RAVI, expect, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

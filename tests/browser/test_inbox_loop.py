@@ -14,19 +14,9 @@ from pathlib import Path
 import pytest
 import requests
 
-try:
-    from playwright.sync_api import expect
-except ImportError:
-    if os.environ.get("CI"):
-        raise
-    pytest.skip(
-        "Playwright for Python is not installed (requirements-dev.txt); browser tests skipped",
-        allow_module_level=True,
-    )
-
 from conversations.models import Message, MessageStatus
 
-from .helpers import RAVI, screenshot
+from .helpers import RAVI, expect, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
