@@ -22,92 +22,23 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
-from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
+from dataset_db import add_dataset_arguments, ensure_dataset, set_up_django
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/smsdesk_dashboard_bench"
 TARGET_P95_MS = 300.0
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--database-url", default=os.environ.get("DASHBOARD_BENCH_DATABASE_URL", DEFAULT_URL)
+    add_dataset_arguments(
+        parser, default_url=DEFAULT_URL, url_variable="DASHBOARD_BENCH_DATABASE_URL"
     )
-    parser.add_argument("--conversations", type=int, default=100_000)
-    parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=30, help="timed requests per page")
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--regenerate", action="store_true", help="drop and refill the database")
     return parser.parse_args()
-
-
-def environment(url):
-    return {
-        **os.environ,
-        "DATABASE_URL": url,
-        "DEBUG": "false",
-        "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only-secret"),
-        "ALLOWED_HOSTS": "testserver,127.0.0.1,localhost",
-    }
-
-
-def psql_admin(url, sql):
-    import psycopg
-
-    admin = urlsplit(url)._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as connection:
-        cursor = connection.execute(sql)
-        return cursor.fetchall() if sql.lstrip().upper().startswith("SELECT") else None
-
-
-def dataset_counts(url):
-    import psycopg
-
-    with psycopg.connect(url) as connection:
-        conversations = connection.execute("SELECT count(*) FROM conversations_conversation")
-        messages = connection.execute("SELECT count(*) FROM conversations_message")
-        return conversations.fetchone()[0], messages.fetchone()[0]
-
-
-def ensure_dataset(args):
-    name = urlsplit(args.database_url).path.lstrip("/")
-    if args.regenerate:
-        psql_admin(args.database_url, f'DROP DATABASE IF EXISTS "{name}"')
-    if not psql_admin(args.database_url, f"SELECT 1 FROM pg_database WHERE datname = '{name}'"):
-        psql_admin(args.database_url, f'CREATE DATABASE "{name}"')
-    env = environment(args.database_url)
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, cwd=ROOT, check=True)
-    counts = dataset_counts(args.database_url)
-    if counts[0] >= args.conversations and counts[1] >= args.messages:
-        print(f"Reusing {name}: {counts[0]:,} conversations, {counts[1]:,} messages.")
-        return counts, None
-    if counts[0]:
-        raise SystemExit(f"{name} holds a partial dataset; run with --regenerate")
-    started = time.monotonic()
-    command = [*manage, "generate_dataset", "--conversations", str(args.conversations)]
-    subprocess.run([*command, "--messages", str(args.messages)], env=env, cwd=ROOT, check=True)
-    return dataset_counts(args.database_url), round(time.monotonic() - started, 1)
-
-
-def set_up_django(url):
-    os.environ.update(environment(url))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smsdesk.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.conf import settings
-
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
 
 
 def percentiles(timings):
