@@ -162,6 +162,38 @@ def conversation_with_messages(phone, name, *messages, minutes_ago=0):
     return conversation
 
 
+SEED_CONFIRMATION = (
+    "Your appointment is confirmed for 20 Jan at 3 PM. Reply YES to confirm or NO to cancel."
+)
+
+
+def seed_mockup_conversations():
+    """The seed's inbox mock-up (shared/seeds/000_*): Ravi, Priya and Amit, newest first."""
+    return [
+        conversation_with_messages(
+            "+919876543210",
+            "Ravi Kumar",
+            ("outbound", SEED_CONFIRMATION, "delivered"),
+            ("inbound", "Yes, I confirm my appointment", "received"),
+            minutes_ago=2,
+        ),
+        conversation_with_messages(
+            "+919876543211",
+            "Priya Sharma",
+            ("outbound", SEED_CONFIRMATION, "delivered"),
+            ("inbound", "Hi, it's Priya", "received"),
+            ("inbound", "Can you reschedule to 4 PM?", "received"),
+            minutes_ago=15,
+        ),
+        conversation_with_messages(
+            "+919876543212",
+            "Amit Patel",
+            ("outbound", SEED_CONFIRMATION, "delivered"),
+            minutes_ago=60,
+        ),
+    ]
+
+
 # SMS from calls (issue 9) ---------------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ from conversations.models import AuditLog, Conversation, Message, MessageSource,
 from conversations.services import inbox, sending
 
 from .factories import (
+    SEED_CONFIRMATION,
     DltTemplateFactory,
     InboundMessageFactory,
     MessageFactory,
@@ -20,12 +21,13 @@ from .factories import (
     StaffFactory,
     UserFactory,
     conversation_with_messages,
+    seed_mockup_conversations,
 )
 
 pytestmark = pytest.mark.django_db
 
 RAVI = "+919876543210"
-BODY = "Your appointment is confirmed for 20 Jan at 3 PM. Reply YES to confirm or NO to cancel."
+BODY = SEED_CONFIRMATION
 
 
 @pytest.fixture(autouse=True)
@@ -65,27 +67,7 @@ def template(db):
 
 @pytest.fixture
 def seed_inbox(db):
-    """The seed's mock-up: Ravi, Priya and Amit."""
-    return [
-        conversation_with_messages(
-            RAVI,
-            "Ravi Kumar",
-            ("outbound", BODY, "delivered"),
-            ("inbound", "Yes, I confirm my appointment", "received"),
-            minutes_ago=2,
-        ),
-        conversation_with_messages(
-            "+919876543211",
-            "Priya Sharma",
-            ("outbound", BODY, "delivered"),
-            ("inbound", "Hi", "received"),
-            ("inbound", "Can you reschedule to 4 PM?", "received"),
-            minutes_ago=15,
-        ),
-        conversation_with_messages(
-            "+919876543212", "Amit Patel", ("outbound", BODY, "delivered"), minutes_ago=60
-        ),
-    ]
+    return seed_mockup_conversations()
 
 
 # --- Access --------------------------------------------------------------------------------

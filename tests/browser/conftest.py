@@ -108,6 +108,6 @@ def signed_in(page, agents_group):
 
 @pytest.fixture
 def seed_inbox(transactional_db):
-    from .helpers import seed_conversations
+    from tests.factories import seed_mockup_conversations
 
-    seed_conversations()
+    seed_mockup_conversations()

@@ -1,5 +1,5 @@
 """What the browser tests share: Playwright's `expect` (or a module-level skip without
-Playwright, except under CI), the seed's conversations, signing in, screenshots."""
+Playwright, except under CI), signing in, screenshots."""
 
 import os
 import re
@@ -17,36 +17,10 @@ except ImportError:
         allow_module_level=True,
     )
 
-from tests.factories import UserFactory, conversation_with_messages
+from tests.factories import UserFactory
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 RAVI = "+919876543210"
-CONFIRMED = (
-    "Your appointment is confirmed for {#var#} at {#var#}. Reply YES to confirm or NO to cancel."
-)
-
-
-def seed_conversations():
-    """The seed's mock-up (shared/seeds/000_*): Ravi, Priya and Amit."""
-    sent = CONFIRMED.replace("{#var#}", "20 Jan", 1).replace("{#var#}", "3 PM")
-    conversation_with_messages(
-        RAVI,
-        "Ravi Kumar",
-        ("outbound", sent, "delivered"),
-        ("inbound", "Yes, I confirm my appointment", "received"),
-        minutes_ago=2,
-    )
-    conversation_with_messages(
-        "+919876543211",
-        "Priya Sharma",
-        ("outbound", sent, "delivered"),
-        ("inbound", "Hi, it's Priya", "received"),
-        ("inbound", "Can you reschedule to 4 PM?", "received"),
-        minutes_ago=15,
-    )
-    conversation_with_messages(
-        "+919876543212", "Amit Patel", ("outbound", sent, "delivered"), minutes_ago=60
-    )
 
 
 def sign_in(page, group, username="asha"):

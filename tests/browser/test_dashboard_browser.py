@@ -5,9 +5,9 @@ import re
 
 import pytest
 
-from tests.factories import StaffFactory, UserFactory
+from tests.factories import StaffFactory, UserFactory, seed_mockup_conversations
 
-from .helpers import expect, screenshot, seed_conversations
+from .helpers import expect, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -20,7 +20,7 @@ def sign_in(page, username):
 
 
 def test_staff_sees_the_charts_without_console_errors(page):
-    seed_conversations()
+    seed_mockup_conversations()
     StaffFactory(username="boss")
     problems = []
     page.on(
