@@ -3,6 +3,7 @@
 import threading
 import time
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.db import connection, connections
@@ -113,6 +114,45 @@ def test_insert_event_stores_every_field_as_the_orm_would():
     assert event.payload == {"SmsSid": "s1", "Body": "नमस्ते"}
     assert (event.processed_at, event.attempts, event.outcome) == (None, 0, "")
     assert abs(event.received_at - timezone.now()) < timedelta(minutes=1)
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_insert_event_in_autocommit_goes_through_libpq_and_stores_what_the_orm_would():
+    payload = {"SmsSid": "s2", "Body": 'नमस्ते "quoted" \\ back', "n": 5, "ok": True}
+    event_id = insert_event(WebhookKind.SMS_STATUS, payload, sid="s2", remote_addr="::1")
+    event = WebhookEvent.objects.get(pk=event_id)
+    assert event.payload == payload
+    assert (event.sid, event.remote_addr, event.attempts, event.outcome) == ("s2", "::1", 0, "")
+    assert abs(event.received_at - timezone.now()) < timedelta(minutes=1)
+    assert connection.connection.__dict__["_smsdesk_prepared"]  # prepared once, kept
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_libpq_statement_raises_djangos_error_and_leaves_the_connection_usable():
+    from django.db import DataError
+
+    with pytest.raises(DataError):
+        insert_event(WebhookKind.SMS_STATUS, {}, sid="bad", remote_addr="not an address")
+    assert insert_event(WebhookKind.SMS_STATUS, {}, sid="good", remote_addr=None) > 0
+    assert list(WebhookEvent.objects.values_list("sid", flat=True)) == ["good"]
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_run_prepared_reads_the_same_values_in_autocommit_and_in_a_transaction():
+    from django.db import transaction
+
+    sql = "SELECT %s::int + 1, %s::text, %s::date, %s::boolean, %s::numeric, %s::timestamptz"
+    now = timezone.now()
+    params = [41, "x", now.date(), False, Decimal("1.50"), now]
+    in_autocommit = webhook_events.run_prepared(sql, params)
+    with transaction.atomic():
+        in_transaction = webhook_events.run_prepared(sql, params)
+    assert int(in_autocommit[0][0]) == int(in_transaction[0][0]) == 42
+    assert in_autocommit[0][1:5] == ("x", now.date().isoformat(), "f", "1.50")
+    assert in_transaction[0][1:5] == ("x", now.date(), False, Decimal("1.50"))
 
 
 def post_status_form(client, message, body):

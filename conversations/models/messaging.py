@@ -158,8 +158,11 @@ class DltTemplate(models.Model):
 
 
 class Message(models.Model):
+    # Indexed by message_thread_idx (conversation, created_at) and message_template_status_idx
+    # (template, status), which serve lookups by either alone: a second index on each would
+    # only cost every insert (an inbound webhook writes a message per request).
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="messages"
+        Conversation, on_delete=models.CASCADE, related_name="messages", db_index=False
     )
     direction = models.CharField(max_length=8, choices=Direction.choices)
     body = models.TextField()
@@ -173,7 +176,12 @@ class Message(models.Model):
     price = models.DecimalField(max_digits=10, decimal_places=6, null=True, blank=True)
     # What we sent (or, for inbound, our number that received it).
     template = models.ForeignKey(
-        DltTemplate, null=True, blank=True, on_delete=models.PROTECT, related_name="messages"
+        DltTemplate,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="messages",
+        db_index=False,
     )
     sender = models.CharField(max_length=32, blank=True)
     exophone = models.CharField(max_length=32, blank=True)
@@ -325,7 +333,7 @@ class WebhookEvent(models.Model):
 
     kind = models.CharField(max_length=16, choices=WebhookKind.choices)
     payload = models.JSONField()
-    sid = models.CharField(max_length=64, blank=True, db_index=True)
+    sid = models.CharField(max_length=64, blank=True)  # indexed in Meta (no LIKE index)
     remote_addr = models.GenericIPAddressField(null=True, blank=True)
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
@@ -335,6 +343,9 @@ class WebhookEvent(models.Model):
     class Meta:
         ordering = ["-received_at", "-id"]
         indexes = [
+            # Callbacks waiting for their sid look it up by equality: a plain b-tree, without
+            # the LIKE index `db_index=True` adds to a CharField on PostgreSQL.
+            models.Index(fields=["sid"], name="webhook_sid_idx"),
             models.Index(
                 fields=["received_at"],
                 condition=Q(processed_at__isnull=True),

@@ -245,8 +245,8 @@ def _store_in_one_statement(sms, kind, remote_addr) -> tuple[bool, int | None] |
     if conversation_id is None:
         return None
     if event_id is not None:
-        _enqueue(event_id)
-    return message_id is not None, message_id
+        _enqueue(int(event_id))
+    return message_id is not None, None if message_id is None else int(message_id)
 
 
 @cache
