@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from conversations.models import (
+    AuditLog,
     CallEvent,
     CallOutcome,
     CallRuleSend,
@@ -172,6 +173,17 @@ def test_an_opted_out_caller_gets_no_sms_and_the_answer_is_302(client):
     assert response.json()["outcome"] == CallOutcome.NOT_SENT
     assert not Message.objects.exists()
     assert CallRuleSend.objects.get().refusal_code == "opted_out"
+
+
+def test_the_refused_sms_to_an_opted_out_caller_stays_in_the_audit_log(client):
+    CallRuleFactory()
+    opt_out = consent.opt_out(CALLER, source=OptOutSource.KEYWORD, keyword="STOP")
+
+    passthru(client)
+
+    entry = AuditLog.objects.get(action="send_refused_opted_out")
+    assert entry.target == CALLER
+    assert entry.detail == {"source": MessageSource.CALL, "opt_out_id": opt_out.pk}
 
 
 def test_no_matching_rule_answers_302_and_still_records_the_call(client):

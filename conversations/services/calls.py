@@ -336,16 +336,18 @@ def run_rule(rule, event) -> CallRuleSend | None:
     except IntegrityError:
         return None
     delay = timedelta(seconds=rule.delay_seconds) if rule.delay_seconds else None
+    # No savepoint around the send: send_message stores the message in its own atomic block,
+    # and a refusal's audit entry (an opted-out caller) is written before it and must stay;
+    # a savepoint rolled back with the refusal would take that entry with it.
     try:
-        with transaction.atomic():
-            run.message = sending.send_message(
-                event.from_number,
-                template=rule.template,
-                variables=fill_variables(rule.variables, call_values(event)),
-                source=MessageSource.CALL,
-                conversation=event.conversation,
-                send_after=timezone.now() + delay if delay else None,
-            )
+        run.message = sending.send_message(
+            event.from_number,
+            template=rule.template,
+            variables=fill_variables(rule.variables, call_values(event)),
+            source=MessageSource.CALL,
+            conversation=event.conversation,
+            send_after=timezone.now() + delay if delay else None,
+        )
     except sending.SendRefused as refusal:
         run.refusal_code, run.refusal = refusal.code[:32], refusal.reason[:255]
         logger.info("call rule %s sent nothing for %s: %s", rule.pk, event.call_sid, refusal.reason)
