@@ -529,6 +529,32 @@ def test_an_api_reply_is_refused_while_an_agent_is_replying(agent, staff_api, te
     assert not Message.objects.filter(direction="outbound").exists()
 
 
+def test_a_new_message_to_a_number_an_agent_is_replying_to_is_refused(agent, other, template):
+    conversation_with_messages(RAVI, "Ravi", ("inbound", "Hello", "received"))
+    agent.post(f"/inbox/c/{RAVI}/replying/")
+    response = other.post(
+        "/inbox/new/",
+        {"to": "98765 43210", "template": template.template_id, "variables": ["20 Jan", "3 PM"]},
+    )
+    assert response.status_code == 400
+    assert "asha is replying to this conversation" in response.content.decode()
+    assert not Message.objects.filter(direction="outbound").exists()
+
+
+def test_the_lock_holder_may_send_a_new_message_to_the_number_and_it_frees_the_lock(
+    agent, other, template
+):
+    conversation = conversation_with_messages(RAVI, "Ravi", ("inbound", "Hello", "received"))
+    agent.post(f"/inbox/c/{RAVI}/replying/")
+    response = agent.post(
+        "/inbox/new/",
+        {"to": RAVI, "template": template.template_id, "variables": ["20 Jan", "3 PM"]},
+    )
+    assert response.status_code == 302
+    assert Message.objects.get(direction="outbound").conversation == conversation
+    assert other.post(f"/inbox/c/{RAVI}/replying/").json()["mine"] is True
+
+
 def test_the_heartbeat_needs_a_post_and_the_send_permission(agent, client):
     conversation_with_messages(RAVI, "Ravi", ("inbound", "Hello", "received"))
     assert agent.get(f"/inbox/c/{RAVI}/replying/").status_code == 405

@@ -1,7 +1,8 @@
 """The agents' inbox: server-rendered pages, with htmx fragments for the live parts.
 
 Every view needs a signed-in user with the inbox permissions (the "Agents" group, or staff);
-what is sent goes through `sending.send_reply` / `send_message`, as from the API.
+what is sent goes through `sending.send_reply` / `send_new_message` (both respect the reply
+lock), as from the API.
 """
 
 from functools import wraps
@@ -203,7 +204,7 @@ def outcome(request, phone):
 
 
 def _send(request, form, to, conversation=None):
-    send = sending.send_reply if conversation is not None else sending.send_message
+    send = sending.send_reply if conversation is not None else sending.send_new_message
     try:
         return send(
             to,

@@ -6,6 +6,7 @@ whatever the cache. The reply box renews it with a heartbeat while an agent writ
 conditional UPDATE, so two agents can never both hold it.
 """
 
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
@@ -112,3 +113,14 @@ def ensure_may_send(to, user):
     other = claim(phone, user)
     if other is not None:
         raise SendRefused(refusal_message(other), code=LOCKED_CODE)
+
+
+@contextmanager
+def held_for_send(to, user):
+    """Around one send by `user` to `to`: refused (SendRefused) while someone else is replying
+    to the number, and the lock is free again afterwards, whether the send worked or not."""
+    ensure_may_send(to, user)
+    try:
+        yield
+    finally:
+        release_number(to, user)

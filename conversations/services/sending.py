@@ -31,7 +31,7 @@ from ..models import (
     StatusEventSource,
 )
 from ..phone import normalise_phone
-from . import consent, dlt
+from . import consent, dlt, rate_limit
 from .audit import record_action
 from .exotel import get_exotel_client
 from .schedule import next_promotional_window
@@ -123,13 +123,19 @@ def send_reply(to, body=None, *, user=None, source=MessageSource.API, **options)
 
     # Nobody sends over an agent who is writing a reply (inbox and API alike); once sent, the
     # lock is free again.
-    reply_locks.ensure_may_send(to, user)
-    try:
+    with reply_locks.held_for_send(to, user):
         message = send_message(to, body, user=user, source=source, audit_action="reply", **options)
-    finally:
-        reply_locks.release_number(to, user)
     clear_attention(message.conversation, user=user)
     return message
+
+
+def send_new_message(to, body=None, *, user=None, source=MessageSource.API, **options) -> Message:
+    """A person's message to a number typed in (the inbox's New message): sent like any
+    message, but, as a reply, never over another agent who is replying to that number."""
+    from . import reply_locks
+
+    with reply_locks.held_for_send(to, user):
+        return send_message(to, body, user=user, source=source, **options)
 
 
 RESENDABLE = (MessageStatus.FAILED, MessageStatus.FAILED_DND, MessageStatus.UNKNOWN)
@@ -307,6 +313,9 @@ def dispatch_message(message_id) -> DispatchOutcome | None:
     message = claim_for_sending(message_id)
     if message is None:
         return None
+    # Charged on the account-wide cap but never waiting: a reply goes at once, and the campaign
+    # batches (which do wait for their slot) make room for it.
+    rate_limit.reserve_account(message.segments or 1)
     template = message.template
     try:
         answer = get_exotel_client().send_sms(
