@@ -4,6 +4,9 @@ import logging
 import os
 
 from celery import Celery
+from celery.signals import after_setup_logger, after_setup_task_logger
+
+from .log_redaction import RedactSecretsFilter
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smsdesk.settings")
 
@@ -12,6 +15,24 @@ logger = logging.getLogger(__name__)
 app = Celery("smsdesk")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@after_setup_logger.connect(weak=False, dispatch_uid="smsdesk_redact_worker_logs")
+@after_setup_task_logger.connect(weak=False, dispatch_uid="smsdesk_redact_task_logs")
+def redact_celery_logs(logger=None, **kwargs):
+    """Secrets stay out of worker and beat logs too.
+
+    Celery replaces the root logger's handlers with its own (and gives `celery.task` loggers a
+    handler of their own), so the filter Django's LOGGING puts on the console handler never sees
+    a worker's records: put the same filter on every handler Celery set up, whatever its
+    --loglevel, --logfile or format.
+    """
+    from celery.utils.log import get_multiprocessing_logger
+
+    for configured in (logger, get_multiprocessing_logger()):
+        for handler in getattr(configured, "handlers", ()):
+            if not any(isinstance(f, RedactSecretsFilter) for f in handler.filters):
+                handler.addFilter(RedactSecretsFilter())
 
 
 def enqueue_on_commit(task, *args, **kwargs):
