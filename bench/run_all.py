@@ -55,7 +55,7 @@ QUICK_ARGS = {
 }
 FIGURE_KEYS = ("figure", "worst_p95_ms", "p95_ms", "p99_ms", "ratio", "rps", "msgs_per_s")
 # Shown beside the headline figure when a result has them.
-SIDE_FIGURES = ("webhook_rps", "webhook_p99_ms", "bare_rps")
+SIDE_FIGURES = ("webhook_rps", "webhook_p99_ms", "bare_rps", "cpu_ratio")
 RESULT_PREFIX = "BENCH_RESULT "
 
 

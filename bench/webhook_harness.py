@@ -88,7 +88,7 @@ def stored_events():
 
 def result(args, ours, bare, ratio, load=None, **extra):
     """The JSON of the BENCH_RESULT line."""
-    keep = ("rps", "p50_ms", "p99_ms", "requests", "non_2xx", "socket_errors")
+    keep = ("rps", "p50_ms", "p99_ms", "requests", "non_2xx", "socket_errors", "cpu_ms_per_request")
     figures = {
         "connections": args.connections,
         "seconds": args.seconds,
@@ -100,6 +100,7 @@ def result(args, ours, bare, ratio, load=None, **extra):
         "webhook_p50_ms": ours["p50_ms"],
         "webhook_p99_ms": ours["p99_ms"],
         "ratio": round(ratio, 3),
+        "cpu_ratio": round(cpu_ratio(ours, bare), 3),
         "target": "ratio >= 0.5 and webhook p99 < 50 ms",
         "target_met": target_met(ratio, ours),
         "load_average_during": [ours["load_average_1m_after"], bare["load_average_1m_after"]],
@@ -186,20 +187,55 @@ def run_wrk(base_url, requests_, connections=50, seconds=15, threads=2):
 
 
 def run_wrk_script(script_text, base_url, connections, seconds, threads=2):
-    """Run wrk with a Lua script; the figures, the load average seen during the run included."""
+    """Run wrk with a Lua script; the figures, the load average seen during the run and the CPU
+    time per answered request of the server's processes included."""
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install wrk")
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(script_text)
     command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s"]
     command += ["--timeout", "10s", "--latency", "-s", script.name, base_url]
+    server = server_processes(base_url)
+    cpu_before = cpu_seconds(server)
     try:
         result = subprocess.run(command, capture_output=True, text=True, check=True)
     finally:
         os.unlink(script.name)
+    cpu_after = cpu_seconds(server)
     figures = parse_wrk(result.stdout)
     figures["load_average_1m_after"] = os.getloadavg()[0]
+    answered = max(figures["requests"], 1)
+    figures["cpu_ms_per_request"] = {
+        name: round(1000 * (cpu_after[name] - cpu_before[name]) / answered, 3) for name in server
+    }
     return figures
+
+
+def server_processes(base_url):
+    """Which processes serve the benchmark, by a text of their command line: this gunicorn (its
+    port) and the PostgreSQL backends connected to the bench database (their title names it)."""
+    port = base_url.rsplit(":", 1)[1]
+    return {"gunicorn": f"127.0.0.1:{port}", "postgres": f"postgres {BENCH_DB} "}
+
+
+def cpu_seconds(processes):
+    """User + system CPU seconds so far of the processes whose command line holds each text.
+    It is a busy machine's least distorted figure: the ratio of two runs' CPU per request does
+    not depend on how much CPU other people's jobs took meanwhile (their throughput does)."""
+    ticks = dict.fromkeys(processes, 0)
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                command = cmdline.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        for name, text in processes.items():
+            if text in command:
+                ticks[name] += int(fields[11]) + int(fields[12])
+    hertz = os.sysconf("SC_CLK_TCK")
+    return {name: count / hertz for name, count in ticks.items()}
 
 
 def _ms(value, unit):
@@ -232,16 +268,27 @@ def parse_wrk(output):
 def report(name, ours, bare, extra=()):
     """Print the table; returns the ratio. `extra` adds (label, figures) rows."""
     header = f"{'endpoint':<34}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'sock err':>9}"
-    print(header)
+    print(header + f"{'CPU ms/req: web':>18}{'db':>7}")
     for label, figures in ((name, ours), ("bare Django view", bare), *extra):
+        cpu = figures["cpu_ms_per_request"]
         print(
             f"{label:<34}{figures['rps']:>9.0f}{figures['p50_ms']:>9.1f}"
             f"{figures['p99_ms']:>9.1f}{figures['non_2xx']:>9}{figures['socket_errors']:>9}"
+            f"{cpu['gunicorn']:>18.3f}{cpu['postgres']:>7.3f}"
         )
     ratio = ours["rps"] / bare["rps"]
     print(f"throughput ratio (ours / bare): {ratio:.2f}")
+    print(f"CPU ratio (bare's CPU per request / ours, web + db): {cpu_ratio(ours, bare):.2f}")
     print(f"machine: {machine()}")
     return ratio
+
+
+def cpu_ratio(ours, bare):
+    """What the throughput ratio would be if CPU were the only limit: the share of a request's
+    CPU time the bare view needs, less sensitive to other jobs on the machine than req/s."""
+    return sum(bare["cpu_ms_per_request"].values()) / max(
+        sum(ours["cpu_ms_per_request"].values()), 1e-9
+    )
 
 
 def machine():
