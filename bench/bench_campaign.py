@@ -302,6 +302,7 @@ def _campaign(env, campaign_id, count, pool, concurrency, sandbox_pid) -> dict:
     from conversations.services import campaigns
 
     command = [sys.executable, "-m", "celery", "-A", "smsdesk", "worker", "--pool", pool]
+    command += ["-Q", "celery,campaigns"]  # the dispatchers' own queue (settings.CAMPAIGN_QUEUE)
     command += ["--concurrency", str(concurrency), "--without-gossip", "--without-mingle"]
     command += ["--without-heartbeat", "--loglevel", "WARNING"]
     worker = subprocess.Popen(command, env=env, cwd=ROOT)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -274,8 +275,20 @@ CAMPAIGN_ASSUMED_RATE = env.float("CAMPAIGN_ASSUMED_RATE", default=50.0)
 # The shared pacing clock: "" = Redis when the broker is redis://, else the database;
 # "database" forces the database; or a redis:// URL of its own.
 CAMPAIGN_RATE_LIMIT_URL = env.str("CAMPAIGN_RATE_LIMIT_URL", default="")
-# Optional account-wide cap (messages per second over all campaigns; needs Redis).
+# Optional account-wide cap in SMS segments per second (a 2-part message counts 2), over every
+# campaign batch and single send; needs Redis (CAMPAIGN_RATE_LIMIT_URL or a redis:// broker).
 EXOTEL_MAX_SEND_RATE = env.float("EXOTEL_MAX_SEND_RATE", default=None)
+# Campaign dispatchers run on their own queue, so a 100k campaign (each dispatcher holds a worker
+# for CAMPAIGN_DISPATCH_SLICE_SECONDS) never stands between webhooks, status updates and single
+# sends and a worker. A worker started without -Q consumes both queues (an upgrade that keeps
+# its old worker command still sends campaigns); `make run` and the Procfile run `-Q celery`
+# and a small `campaign-worker` with `-Q campaigns`.
+CAMPAIGN_QUEUE = "campaigns"
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = [
+    Queue(name, Exchange(name), routing_key=name) for name in ("celery", CAMPAIGN_QUEUE)
+]
+CELERY_TASK_ROUTES = {"conversations.tasks.dispatch_campaign_task": {"queue": CAMPAIGN_QUEUE}}
 CELERY_BEAT_SCHEDULE["campaign-tick"] = {
     "task": "conversations.tasks.campaign_tick_task",
     "schedule": CAMPAIGN_TICK_SECONDS,

@@ -136,6 +136,8 @@ def worker_process(transactional_db):
             "-A",
             "smsdesk",
             "worker",
+            "-Q",
+            f"celery,{settings.CAMPAIGN_QUEUE}",
             "--pool",
             "solo",
             "--without-gossip",

@@ -529,6 +529,112 @@ def test_the_redis_clock_gives_consecutive_slots(settings):
     assert rate_limit.backend_name() == "redis"
 
 
+def test_a_reservation_bigger_than_a_second_goes_at_once_and_pushes_the_next_back(settings):
+    settings.CAMPAIGN_RATE_LIMIT_URL = "database"
+    campaign = notice(0)
+    # 250 units at 10 a second: no burst ceiling to wait for, so it never deadlocks.
+    assert rate_limit.reserve(campaign.pk, 10, 250) == pytest.approx(0, abs=0.05)
+    assert rate_limit.reserve(campaign.pk, 10, 10) == pytest.approx(25.0, abs=0.05)
+
+
+def test_without_redis_the_account_cap_is_not_applied(settings):
+    """The zero-setup default: campaigns keep their own database clock; the account cap needs
+    a clock every worker shares, so it is off rather than kept per process."""
+    settings.CAMPAIGN_RATE_LIMIT_URL = "database"
+    settings.EXOTEL_MAX_SEND_RATE = 1
+    campaign = notice(0)
+    assert not rate_limit.account_capped()
+    assert rate_limit.reserve_account(1000) == 0
+    assert rate_limit.reserve(campaign.pk, 10, 10) == pytest.approx(0, abs=0.05)
+    assert rate_limit.reserve(campaign.pk, 10, 10) == pytest.approx(1.0, abs=0.05)
+
+
+@pytest.fixture
+def redis_account(settings, monkeypatch):
+    """The account-wide bucket in Redis, on a key of its own."""
+    if not settings.CELERY_BROKER_URL.startswith("redis://"):
+        pytest.skip("needs Redis: run with CELERY_BROKER_URL=redis://... (the PostgreSQL CI run)")
+    settings.CAMPAIGN_RATE_LIMIT_URL = ""
+    monkeypatch.setattr(rate_limit, "ACCOUNT_KEY", f"test-account-{time.time_ns()}")
+
+
+def test_the_account_bucket_counts_segments(settings, redis_account):
+    settings.EXOTEL_MAX_SEND_RATE = 100  # segments a second
+    campaign = notice(0)
+    # A batch of 100 two-part messages takes 200: bigger than a second's worth, it still goes.
+    assert rate_limit.reserve(campaign.pk, None, 100, segments=200) == pytest.approx(0, abs=0.05)
+    assert rate_limit.reserve_account(50) == pytest.approx(2.0, abs=0.05)
+    assert rate_limit.reserve(campaign.pk, None, 10) == pytest.approx(2.5, abs=0.05)
+
+
+def test_a_single_send_is_charged_on_the_account_cap_without_waiting(
+    settings, redis_account, sandbox
+):
+    from conversations.services import sending
+
+    settings.EXOTEL_MAX_SEND_RATE = 10
+    DltTemplateFactory(body=TWO_PARTS)
+    two_part = sending.send_message("9876500001", TWO_PARTS)
+    assert two_part.segments == 2
+    # Campaign batches hold the next 10 seconds of the account.
+    assert rate_limit.reserve_account(100) == pytest.approx(0, abs=0.05)
+
+    started = time.monotonic()
+    sending.dispatch_message(two_part.pk)
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 5  # a reply never waits behind campaigns
+    # ...but it counts: the next slot starts after 100 + its 2 segments.
+    assert rate_limit.reserve_account(1) == pytest.approx(10.2 - elapsed, abs=0.1)
+
+
+def test_a_campaign_of_two_part_messages_is_paced_by_segments_on_the_account_cap(
+    sandbox, enqueued, settings, redis_account
+):
+    settings.EXOTEL_MAX_SEND_RATE = 40  # segments a second
+    settings.CAMPAIGN_BATCH_SECONDS = 0.5
+    campaign = two_part_notice(40)  # no rate of its own: only the account cap paces it
+    campaigns.start_campaign(campaign)
+
+    started = time.monotonic()
+    send_all(campaign)
+    elapsed = time.monotonic() - started
+
+    # 80 segments at 40 a second: 4 batches of 10 messages, 0.5 s apart (by messages: 0.25 s).
+    assert sorted(CampaignBatch.objects.values_list("size", flat=True)) == [10, 10, 10, 10]
+    assert 1.4 <= elapsed < 10
+    assert len(sandbox.state.messages()) == 40
+
+
+# --- Queues ----------------------------------------------------------------------------------
+
+
+def test_campaign_dispatchers_have_a_queue_of_their_own():
+    from smsdesk.celery import app
+
+    def queue(task):
+        return app.amqp.router.route({}, f"conversations.tasks.{task}")["queue"].name
+
+    assert queue("dispatch_campaign_task") == "campaigns"
+    for task in (
+        "drain_webhook_events_task",
+        "process_webhook_event_task",
+        "send_message_task",
+        "campaign_tick_task",
+    ):
+        assert queue(task) == "celery", task
+    # A worker started without -Q consumes both, so campaigns never sit unconsumed.
+    assert set(app.amqp.queues) == {"celery", "campaigns"}
+
+
+def test_make_run_starts_a_campaign_worker():
+    from conversations.management.commands.rundesk import procfile_lines
+
+    lines = dict(line.split(": ", 1) for line in procfile_lines("/venv/bin/python", False, 1))
+    assert " -Q celery " in lines["worker"]
+    assert " -Q campaigns " in lines["campaign-worker"]
+
+
 # --- API, admin, pages, command -------------------------------------------------------------
 
 
@@ -730,7 +836,7 @@ def reservations(monkeypatch):
     """What the dispatcher reserves on the shared clock (no waiting)."""
     counts = []
 
-    def reserve(campaign_id, rate, count, tolerance=0.0):
+    def reserve(campaign_id, rate, count, tolerance=0.0, *, segments=None):
         counts.append((rate, count))
         return 0.0
 
@@ -760,6 +866,79 @@ def test_a_rate_in_messages_reserves_messages(sandbox, enqueued, reservations):
 
     assert sorted(CampaignBatch.objects.values_list("size", flat=True)) == [5, 10, 10]
     assert [count for _, count in reservations] == [10, 10, 10, 10]  # the last finds 0 left
+
+
+@pytest.fixture
+def account_cap(settings, monkeypatch):
+    """EXOTEL_MAX_SEND_RATE in force (as with Redis), recording what each call reserves on it:
+    ("reserve", count, segments) and ("top-up", segments). Nobody waits."""
+    settings.EXOTEL_MAX_SEND_RATE = 1000
+    monkeypatch.setattr(rate_limit, "account_capped", lambda: True)
+    charged = []
+
+    def reserve(campaign_id, rate, count, tolerance=0.0, *, segments=None):
+        charged.append(("reserve", count, count if segments is None else segments))
+        return 0.0
+
+    def reserve_account(segments):
+        charged.append(("top-up", segments))
+        return 0.0
+
+    monkeypatch.setattr(rate_limit, "reserve", reserve)
+    monkeypatch.setattr(rate_limit, "reserve_account", reserve_account)
+    return charged
+
+
+TWO_PARTS = "Our store in Pune is closed on Sunday; " * 4 + "see you on Monday."  # 2 segments
+
+
+def two_part_notice(count, **options):
+    template = DltTemplateFactory(body=TWO_PARTS)
+    campaign = campaigns.create_campaign("Long", template=template, body=TWO_PARTS, **options)
+    if count:
+        campaign_audience.import_pasted(campaign, "\n".join(numbers(count)))
+        assert set(campaign.recipients.values_list("segments", flat=True)) == {2}
+    return campaign
+
+
+def test_the_account_cap_is_charged_segments_for_a_rate_in_messages(sandbox, enqueued, account_cap):
+    campaign = two_part_notice(25, rate=10)
+    campaigns.start_campaign(campaign)
+
+    send_all(campaign)
+
+    # Batches of 10 messages on the campaign's clock, 20 segments each on the account's.
+    assert account_cap == [("reserve", 10, 20)] * 4  # the last finds nobody left
+    assert len(sandbox.state.messages()) == 25
+
+
+def test_the_account_cap_gets_a_top_up_when_the_claimed_rows_cost_more(
+    sandbox, enqueued, account_cap, monkeypatch
+):
+    monkeypatch.setattr(campaign_dispatch, "average_segments", lambda campaign_id: 1.0)
+    campaign = two_part_notice(10, rate=10)
+    campaigns.start_campaign(campaign)
+
+    send_all(campaign)
+
+    # Estimated at 1 segment a message before the claim; the 10 claimed cost 20.
+    assert account_cap[:2] == [("reserve", 10, 10), ("top-up", 10)]
+
+
+def test_the_account_cap_sizes_batches_by_segments(sandbox, enqueued, account_cap, settings):
+    settings.EXOTEL_MAX_SEND_RATE = 40  # segments a second: 20 two-part messages
+    campaign = two_part_notice(50)  # no rate of its own
+
+    assert campaign_dispatch.batch_size(campaign, 2.0) == 20
+    assert campaign_dispatch.batch_size(two_part_notice(0, rate=5), 2.0) == 5
+
+
+def test_the_preflight_finish_time_counts_segments_on_the_account_cap(enqueued, settings):
+    settings.EXOTEL_MAX_SEND_RATE = 20
+    assert campaign_reports.preflight(two_part_notice(20)).duration_seconds == pytest.approx(2.0)
+    by_messages = two_part_notice(0, rate=100)
+    campaign_audience.import_pasted(by_messages, "\n".join(numbers(20)))
+    assert campaign_reports.preflight(by_messages).duration_seconds == pytest.approx(2.0)
 
 
 def test_the_preflight_finish_time_counts_segments_when_the_rate_does(enqueued):

@@ -22,6 +22,7 @@ the worker was only slow, its answer still lands: the sids are attached to those
 
 import json
 import logging
+import math
 import os
 import socket
 import time
@@ -105,13 +106,18 @@ def counts_segments(campaign) -> bool:
 
 def batch_size(campaign, segments_per_message=1.0) -> int:
     """About CAMPAIGN_BATCH_SECONDS worth of messages at the rate, 1 to 100. A rate in
-    segments counts each message as its (average) number of segments."""
+    segments counts each message as its (average) number of segments; so does the account-wide
+    cap, when it is slower than the campaign."""
+    per_message = max(segments_per_message, 1.0)
+    rates = []  # messages per second
     rate = effective_rate(campaign)
-    if not rate:
+    if rate:
+        rates.append(rate / per_message if counts_segments(campaign) else rate)
+    if rate_limit.account_capped():
+        rates.append(settings.EXOTEL_MAX_SEND_RATE / per_message)
+    if not rates:
         return BULK_LIMIT
-    if counts_segments(campaign):
-        rate /= max(segments_per_message, 1.0)
-    return max(1, min(BULK_LIMIT, round(rate * settings.CAMPAIGN_BATCH_SECONDS)))
+    return max(1, min(BULK_LIMIT, round(min(rates) * settings.CAMPAIGN_BATCH_SECONDS)))
 
 
 def average_segments(campaign_id) -> float:
@@ -122,23 +128,34 @@ def average_segments(campaign_id) -> float:
     return float(average or 1.0)
 
 
-def _pace(campaign, claimed_or_size) -> None:
-    """Wait for this send's slot on the shared clock. Messages are reserved before the claim
-    (no batch waits in `sending`); segments after it, when the claimed rows tell the count."""
-    if not campaign.rate and not getattr(settings, "EXOTEL_MAX_SEND_RATE", None):
+def _pace(campaign, count, segments=None) -> None:
+    """Wait for this send's slot on the shared clocks: `count` in the campaign's unit,
+    `segments` (default `count`) on the account-wide cap, which always counts segments."""
+    if not campaign.rate and not rate_limit.account_capped():
         return  # no clock to keep
-    if isinstance(claimed_or_size, int):
-        count = claimed_or_size
-    else:
-        count = sum(r.segments or 1 for r in claimed_or_size.recipients)
     # A dispatcher late by up to a batch (busy with other tasks) makes the time up.
     tolerance = settings.CAMPAIGN_BATCH_SECONDS
-    wait = rate_limit.reserve(campaign.pk, effective_rate(campaign), count, tolerance)
+    wait = rate_limit.reserve(
+        campaign.pk, effective_rate(campaign), count, tolerance, segments=segments
+    )
+    _wait(campaign, wait)
+
+
+def _pace_account(campaign, segments) -> None:
+    """Top up the account-wide reservation when the claimed rows cost more than estimated."""
+    _wait(campaign, rate_limit.reserve_account(segments))
+
+
+def _wait(campaign, wait) -> None:
     if wait > HEARTBEAT_SECONDS:
         # A slow rate: tell the beat tick this dispatcher is alive, not stalled.
         Campaign.objects.filter(pk=campaign.pk).update(last_dispatch_at=timezone.now())
     if wait > 0:
         time.sleep(wait)
+
+
+def _segments(claimed) -> int:
+    return sum(r.segments or 1 for r in claimed.recipients)
 
 
 # --- The loop one dispatcher task runs -----------------------------------------------------
@@ -165,19 +182,28 @@ def run(campaign_id, generation=None, *, budget=None) -> float | None:
             time.sleep(hold)
             continue
         by_segments = counts_segments(campaign)
-        if by_segments and per_message is None:
+        capped = rate_limit.account_capped()
+        if (by_segments or capped) and per_message is None:
             per_message = average_segments(campaign_id)
         size = batch_size(campaign, per_message or 1.0)
+        estimate = 0  # segments already reserved on the account-wide cap
         if not by_segments:
-            _pace(campaign, size)
+            # Messages wait before the claim (no batch waits in `sending`); the account cap
+            # gets the batch's estimated segments now and any shortfall after the claim.
+            estimate = math.ceil(size * (per_message or 1.0)) if capped else size
+            _pace(campaign, size, segments=estimate)
         claimed = claim_batch(campaign_id, size)
         if claimed is STOPPED:
             return None
         if claimed is EMPTY:
             return finish_or_wait(campaign_id)
         if claimed.recipients:
+            segments = _segments(claimed)
             if by_segments:
-                _pace(campaign, claimed)
+                # Segments are known once the rows are claimed: both clocks wait here.
+                _pace(campaign, segments)
+            elif capped and segments > estimate:
+                _pace_account(campaign, segments - estimate)
             send_batch(claimed)
 
 

@@ -119,8 +119,11 @@ def preflight(campaign, now=None) -> Preflight:
     rate = campaign.rate or settings.EXOTEL_MAX_SEND_RATE
     assumed = rate is None
     rate = rate or settings.CAMPAIGN_ASSUMED_RATE
-    paced = segments if campaign.rate and campaign.rate_unit == RateUnit.SEGMENTS else sendable
-    duration = paced / rate if rate else 0.0
+    by_segments = campaign.rate_unit == RateUnit.SEGMENTS if campaign.rate else not assumed
+    duration = (segments if by_segments else sendable) / rate if rate else 0.0
+    if campaign.rate and settings.EXOTEL_MAX_SEND_RATE:
+        # The account-wide cap (EXOTEL_MAX_SEND_RATE) counts segments: it may be the slower.
+        duration = max(duration, segments / settings.EXOTEL_MAX_SEND_RATE)
     starts = max(campaign.scheduled_at or now, now)
     report = Preflight(
         rows=recipients.count() + campaign.duplicates_merged,

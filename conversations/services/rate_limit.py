@@ -21,6 +21,11 @@ The clock lives where every worker sees it:
 
 A reservation that is not used (the campaign paused, or fewer rows were left) only makes the
 campaign a little slower: pacing errs on the safe side.
+
+The account-wide bucket (`EXOTEL_MAX_SEND_RATE`, in Redis only) counts SMS *segments*, as
+Exotel's throughput limit does: a batch of 100 two-part messages takes 200. Campaign batches wait
+for their slot on it; a single send (a reply, an API send) is charged on it without waiting, so
+the campaigns sharing the account slow down to make room for it.
 """
 
 import logging
@@ -45,6 +50,7 @@ redis.call('SET', KEYS[1], string.format('%.6f', after), 'EX', tonumber(ARGV[3])
 return string.format('%.6f', tat - now)
 """
 KEY_TTL_SECONDS = 3600
+ACCOUNT_KEY = "smsdesk:rate:account"
 
 
 def redis_url() -> str | None:
@@ -87,19 +93,39 @@ def _reserve_database(campaign_id, rate, count, tolerance=0.0) -> float:
     return start - now
 
 
-def reserve(campaign_id, rate, count, tolerance=0.0) -> float:
+def reserve(campaign_id, rate, count, tolerance=0.0, *, segments=None) -> float:
     """Reserve `count` units of a campaign at `rate` per second; seconds to wait before sending
     (0 when the slot has started). `tolerance`: see the module's docstring.
 
-    Also reserves from the account-wide bucket (messages) when EXOTEL_MAX_SEND_RATE is set.
+    Also reserves `segments` (default: `count`) from the account-wide bucket when
+    EXOTEL_MAX_SEND_RATE is set: Exotel's limit counts SMS segments, whatever the campaign's unit.
     """
     waits = [0.0]
     if rate:
         waits.append(_reserve(f"campaign:{campaign_id}", campaign_id, rate, count, tolerance))
-    account_rate = getattr(settings, "EXOTEL_MAX_SEND_RATE", None)
-    if account_rate:
-        waits.append(_reserve_account(account_rate, count))
+    if account_capped():
+        waits.append(reserve_account(count if segments is None else segments))
     return max(waits)
+
+
+def account_capped() -> bool:
+    """Whether the account-wide cap applies: EXOTEL_MAX_SEND_RATE is set and Redis keeps its
+    clock (the database fallback has no account-wide row, so the cap is not applied there)."""
+    return bool(getattr(settings, "EXOTEL_MAX_SEND_RATE", None)) and redis_url() is not None
+
+
+def reserve_account(segments) -> float:
+    """Reserve `segments` from the account-wide bucket (EXOTEL_MAX_SEND_RATE segments a second);
+    seconds to wait. A reservation larger than a second's worth is fine: it only pushes the
+    next one back (a bucket has no burst ceiling to wait for, so nothing can deadlock)."""
+    rate = getattr(settings, "EXOTEL_MAX_SEND_RATE", None)
+    if not rate or segments <= 0 or not redis_url():
+        return 0.0
+    try:
+        return _reserve_redis(ACCOUNT_KEY, rate, segments)
+    except Exception:
+        logger.exception("rate limiter: Redis unavailable; account cap not applied")
+        return 0.0
 
 
 def _reserve(name, campaign_id, rate, count, tolerance=0.0) -> float:
@@ -110,12 +136,3 @@ def _reserve(name, campaign_id, rate, count, tolerance=0.0) -> float:
             # Redis down: fall back to the database rather than send unpaced.
             logger.exception("rate limiter: Redis unavailable, using the database")
     return _reserve_database(campaign_id, rate, count, tolerance)
-
-
-def _reserve_account(rate, count) -> float:
-    if redis_url():
-        try:
-            return _reserve_redis("smsdesk:rate:account", rate, count)
-        except Exception:
-            logger.exception("rate limiter: Redis unavailable; account cap not applied")
-    return 0.0

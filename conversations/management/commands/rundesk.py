@@ -1,4 +1,4 @@
-"""Start web, worker, beat (and the Exotel sandbox without real credentials) under honcho."""
+"""Start web, the two workers, beat (and the Exotel sandbox without credentials) under honcho."""
 
 import os
 import sys
@@ -13,8 +13,11 @@ def procfile_lines(python, uses_sandbox, sandbox_port):
     lines = [
         f"web: {bin_dir / 'gunicorn'} smsdesk.wsgi:application --bind 127.0.0.1:8000 "
         "--workers 2 --threads 4 --access-logfile -",
-        f"worker: {bin_dir / 'celery'} -A smsdesk worker --loglevel INFO --concurrency 2 "
-        "--without-gossip --without-mingle",
+        f"worker: {bin_dir / 'celery'} -A smsdesk worker -Q celery --loglevel INFO "
+        "--concurrency 2 --without-gossip --without-mingle",
+        # Campaign dispatchers on their own small worker: webhooks keep theirs (settings.py).
+        f"campaign-worker: {bin_dir / 'celery'} -A smsdesk worker -Q {settings.CAMPAIGN_QUEUE} "
+        "-n campaigns@%h --loglevel INFO --concurrency 2 --without-gossip --without-mingle",
         f"beat: {bin_dir / 'celery'} -A smsdesk beat --loglevel INFO",
     ]
     if uses_sandbox:
