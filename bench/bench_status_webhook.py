@@ -1,6 +1,6 @@
 """Status-callback webhook throughput and latency on gunicorn + PostgreSQL vs a bare view.
 
-    .venv/bin/python bench/bench_status_webhook.py [--seconds 15] [--connections 50]
+    .venv/bin/python bench/bench_status_webhook.py [--seconds 8] [--rounds 3] [--connections 50]
 
 Targets (issue 4): at least 0.5 of the bare view's throughput, p99 under 50 ms.
 """
@@ -52,10 +52,11 @@ def seed(count):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--seconds", type=int, default=8, help="per run")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--messages", type=int, default=2000)
     harness.add_server_arguments(parser)
+    harness.add_round_arguments(parser)
     harness.add_load_run_arguments(parser)
     args = parser.parse_args()
 
@@ -68,15 +69,19 @@ def main():
             harness.warm_up(
                 lambda s, r=requests_: harness.run_wrk(base_url, r, args.connections, s)
             )
-        ours = harness.run_wrk(base_url, callbacks, args.connections, args.seconds)
-        baseline = harness.run_wrk(base_url, bare, args.connections, args.seconds)
+        ours, baseline, ratio, rounds = harness.alternate(
+            lambda _: harness.run_wrk(base_url, callbacks, args.connections, args.seconds),
+            lambda _: harness.run_wrk(base_url, bare, args.connections, args.seconds),
+            args.rounds,
+        )
         load = None
         if args.load_run:
             load = harness.load_run_figures(
                 harness.run_wrk(base_url, callbacks, args.load_connections, args.load_seconds)
             )
     extra = [(f"  load run, {args.load_connections} clients", load)] if load else []
-    ratio = harness.report("POST /webhook/sms-status", ours, baseline, extra)
+    harness.print_rounds(rounds)
+    ratio = harness.report("POST /webhook/sms-status", ours, baseline, extra, ratio)
     stored = harness.stored_events()
     print(f"events stored: {stored} (every 200 answered is one event)")
     harness.print_result(

@@ -47,8 +47,17 @@ DEFAULT_ARGS = {
 }
 QUICK_ARGS = {
     "client_pool": ["--count", "1000"],
-    "status_webhook": ["--seconds", "5", "--load-seconds", "10"],
-    "inbound_webhook": ["--seconds", "5", "--customers", "1000", "--load-seconds", "10"],
+    "status_webhook": ["--seconds", "3", "--rounds", "1", "--load-seconds", "10"],
+    "inbound_webhook": [
+        "--seconds",
+        "3",
+        "--rounds",
+        "1",
+        "--customers",
+        "1000",
+        "--load-seconds",
+        "10",
+    ],
     "campaign": ["--recipients", "5000", "--seed-count", "200"],
     "inbox": ["--repeat", "10", "--warmup", "2"],
     "dashboard": ["--repeat", "10", "--warmup", "2"],

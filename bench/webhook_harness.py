@@ -68,6 +68,47 @@ def free_port():
         return sock.getsockname()[1]
 
 
+def add_round_arguments(parser):
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="measure webhook and bare view alternately this many times (--seconds each) and "
+        "report the median: with keep-alive, wrk's connections stay with whichever gunicorn "
+        "worker accepted them, and an uneven split moves a single run by a factor of two",
+    )
+
+
+def alternate(run_ours, run_bare, rounds):
+    """Run `run_ours(n)` and `run_bare(n)` alternately, `rounds` times; returns (ours, bare,
+    ratio, pairs): the median run of each (by req/s), the median of the rounds' ratios, and
+    every round's (ours, bare) for the record."""
+    pairs = []
+    for n in range(rounds):
+        pairs.append((run_ours(n), run_bare(n)))
+    ratios = sorted(ours["rps"] / bare["rps"] for ours, bare in pairs)
+    return (
+        _median_run(p[0] for p in pairs),
+        _median_run(p[1] for p in pairs),
+        (ratios[len(ratios) // 2]),
+        pairs,
+    )
+
+
+def _median_run(runs):
+    runs = sorted(runs, key=lambda figures: figures["rps"])
+    return runs[len(runs) // 2]
+
+
+def print_rounds(pairs):
+    for n, (ours, bare) in enumerate(pairs, 1):
+        print(
+            f"  round {n}: webhook {ours['rps']:.0f} req/s (p99 {ours['p99_ms']:.1f} ms), "
+            f"bare {bare['rps']:.0f} req/s (p99 {bare['p99_ms']:.1f} ms), "
+            f"ratio {ours['rps'] / bare['rps']:.2f}"
+        )
+
+
 def add_load_run_arguments(parser):
     parser.add_argument(
         "--load-run",
@@ -92,6 +133,7 @@ def result(args, ours, bare, ratio, load=None, **extra):
     figures = {
         "connections": args.connections,
         "seconds": args.seconds,
+        "rounds": getattr(args, "rounds", 1),
         "server": server_description(args),
         "webhook": {k: ours[k] for k in keep},
         "bare": {k: bare[k] for k in keep},
@@ -265,8 +307,9 @@ def parse_wrk(output):
     }
 
 
-def report(name, ours, bare, extra=()):
-    """Print the table; returns the ratio. `extra` adds (label, figures) rows."""
+def report(name, ours, bare, extra=(), ratio=None):
+    """Print the table; returns the ratio (ours / bare unless given, e.g. the median of
+    rounds). `extra` adds (label, figures) rows."""
     header = f"{'endpoint':<34}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}{'sock err':>9}"
     print(header + f"{'CPU ms/req: web':>18}{'db':>7}")
     for label, figures in ((name, ours), ("bare Django view", bare), *extra):
@@ -276,7 +319,7 @@ def report(name, ours, bare, extra=()):
             f"{figures['p99_ms']:>9.1f}{figures['non_2xx']:>9}{figures['socket_errors']:>9}"
             f"{cpu['gunicorn']:>18.3f}{cpu['postgres']:>7.3f}"
         )
-    ratio = ours["rps"] / bare["rps"]
+    ratio = ours["rps"] / bare["rps"] if ratio is None else ratio
     print(f"throughput ratio (ours / bare): {ratio:.2f}")
     print(f"CPU ratio (bare's CPU per request / ours, web + db): {cpu_ratio(ours, bare):.2f}")
     print(f"machine: {machine()}")
