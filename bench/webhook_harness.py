@@ -248,7 +248,8 @@ def run_wrk_script(script_text, base_url, connections, seconds, threads=2):
     figures["load_average_1m_after"] = os.getloadavg()[0]
     answered = max(figures["requests"], 1)
     figures["cpu_ms_per_request"] = {
-        name: round(1000 * (cpu_after[name] - cpu_before[name]) / answered, 3) for name in server
+        name: round(1000 * seconds / answered, 3)
+        for name, seconds in cpu_used(cpu_before, cpu_after).items()
     }
     return figures
 
@@ -261,10 +262,11 @@ def server_processes(base_url):
 
 
 def cpu_seconds(processes):
-    """User + system CPU seconds so far of the processes whose command line holds each text.
-    It is a busy machine's least distorted figure: the ratio of two runs' CPU per request does
-    not depend on how much CPU other people's jobs took meanwhile (their throughput does)."""
-    ticks = dict.fromkeys(processes, 0)
+    """{name: {pid: user + system CPU seconds so far}} of the processes whose command line holds
+    each text. It is a busy machine's least distorted figure: the ratio of two runs' CPU per
+    request does not depend on how much CPU other people's jobs took meanwhile."""
+    found = {name: {} for name in processes}
+    hertz = os.sysconf("SC_CLK_TCK")
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
@@ -275,9 +277,18 @@ def cpu_seconds(processes):
             continue
         for name, text in processes.items():
             if text in command:
-                ticks[name] += int(fields[11]) + int(fields[12])
-    hertz = os.sysconf("SC_CLK_TCK")
-    return {name: count / hertz for name, count in ticks.items()}
+                found[name][pid] = (int(fields[11]) + int(fields[12])) / hertz
+    return found
+
+
+def cpu_used(before, after) -> dict:
+    """CPU seconds each group used between two `cpu_seconds` readings. A process that started
+    meanwhile counts whole; one that ended meanwhile (a database connection closed after
+    CONN_MAX_AGE) took its last figures with it, so this errs low, never below zero."""
+    return {
+        name: sum(seconds - before[name].get(pid, 0.0) for pid, seconds in after[name].items())
+        for name in after
+    }
 
 
 def _ms(value, unit):
