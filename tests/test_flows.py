@@ -8,12 +8,14 @@ from django.db import IntegrityError
 from django.utils import timezone
 
 from conversations.models import (
+    AuditLog,
     ConsentEvent,
     ConsentKind,
     Conversation,
     Flow,
     FlowSession,
     FlowSessionStatus,
+    MessageSource,
 )
 from conversations.services import consent, flows
 from conversations.services.replies import ReplyImpossible
@@ -221,6 +223,16 @@ def test_a_flow_is_not_started_for_an_opted_out_number(conversation, reply_templ
     with pytest.raises(ReplyImpossible, match="opted_out"):
         start(conversation, "survey")
     assert not FlowSession.objects.exists()
+
+
+def test_a_flow_refused_for_an_opted_out_number_stays_in_the_audit_log(
+    conversation, reply_templates
+):
+    consent.opt_out(CUSTOMER, source="staff")
+    with pytest.raises(ReplyImpossible):
+        start(conversation, "survey")
+    entry = AuditLog.objects.get(action="send_refused_opted_out")
+    assert (entry.target, entry.detail["source"]) == (CUSTOMER, MessageSource.FLOW)
 
 
 def test_a_flow_whose_prompt_fills_no_dlt_template_does_not_start(conversation):

@@ -24,6 +24,7 @@ from ..models import (
     InboundAction,
     MessageSource,
 )
+from . import sending
 from .keywords import fold, split_keywords
 from .replies import ReplyImpossible, fill_placeholders, reply_values, send_reply
 
@@ -98,6 +99,11 @@ def start_flow(conversation, flow, *, context=None):
     pipeline. If the prompt may not be sent (opted out, no DLT template), nothing starts."""
     if not flow.active:
         raise ReplyImpossible("inactive_flow", f"The flow {flow.name} is not active.")
+    try:
+        # Before the transaction: its audit entry would be rolled back with the refusal.
+        sending.refuse_if_opted_out(conversation.phone_number, source=MessageSource.FLOW)
+    except sending.SendRefused as exc:
+        raise ReplyImpossible(exc.code, exc.reason) from exc
     with transaction.atomic():
         session, prompt = begin_session(conversation, flow, context=context)
         message = send_reply(conversation, prompt, source=MessageSource.FLOW)

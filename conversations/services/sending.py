@@ -83,7 +83,7 @@ def send_message(
     beat sweep releases it, promotional hours permitting.
     """
     phone = _normalised_destination(to)
-    _refuse_if_opted_out(phone, user=user, source=source)
+    refuse_if_opted_out(phone, user=user, source=source)
     prepared = prepare_body(body, template=template, variables=variables, sms_type=sms_type)
     analysis = analyse_body(prepared.body)
     hold_until = send_after if send_after and send_after > timezone.now() else None
@@ -167,7 +167,9 @@ def _normalised_destination(to):
         raise SendRefused(exc.messages[0], code="invalid_phone", field="to") from exc
 
 
-def _refuse_if_opted_out(phone, *, user, source):
+def refuse_if_opted_out(phone, *, user=None, source):
+    """SendRefused (and an audit entry) if `phone` (E.164) has opted out. A caller that works
+    in a transaction of its own checks this first, so the entry is not rolled back with it."""
     opt_out = consent.active_opt_out(phone)
     if opt_out is None:
         return
