@@ -1,6 +1,7 @@
 """The Celery app `smsdesk`: `celery -A smsdesk worker` and `celery -A smsdesk beat`."""
 
 import logging
+import logging.config
 import os
 
 from celery import Celery
@@ -20,19 +21,32 @@ app.autodiscover_tasks()
 @after_setup_logger.connect(weak=False, dispatch_uid="smsdesk_redact_worker_logs")
 @after_setup_task_logger.connect(weak=False, dispatch_uid="smsdesk_redact_task_logs")
 def redact_celery_logs(logger=None, **kwargs):
-    """Secrets stay out of worker and beat logs too.
+    """Worker and beat logs follow the web's: secrets redacted, JSON lines with LOG_FORMAT=json.
 
     Celery replaces the root logger's handlers with its own (and gives `celery.task` loggers a
-    handler of their own), so the filter Django's LOGGING puts on the console handler never sees
-    a worker's records: put the same filter on every handler Celery set up, whatever its
-    --loglevel, --logfile or format.
+    handler of their own), so the filter and formatter Django's LOGGING puts on the console
+    handler never see a worker's records: put the same filter on every handler Celery set up,
+    whatever its --loglevel or --logfile, and Django's JSON formatter when there is one.
     """
     from celery.utils.log import get_multiprocessing_logger
 
+    json_formatter = _django_json_formatter()
     for configured in (logger, get_multiprocessing_logger()):
         for handler in getattr(configured, "handlers", ()):
             if not any(isinstance(f, RedactSecretsFilter) for f in handler.filters):
                 handler.addFilter(RedactSecretsFilter())
+            if json_formatter is not None:
+                handler.setFormatter(json_formatter)
+
+
+def _django_json_formatter():
+    """The formatter LOGGING names `json` (set when LOG_FORMAT=json), built as dictConfig does."""
+    from django.conf import settings
+
+    spec = settings.LOGGING.get("formatters", {}).get("json")
+    if spec is None:
+        return None
+    return logging.config.DictConfigurator({"version": 1}).configure_formatter(dict(spec))
 
 
 def enqueue_on_commit(task, *args, **kwargs):

@@ -2,6 +2,7 @@
 redaction filter of Django's LOGGING must reach them too."""
 
 import io
+import json
 import logging
 import os
 import time
@@ -52,6 +53,35 @@ def test_task_logger_handlers_redact_secrets(celery_logging_setup):
     output = celery_logging_setup.getvalue()
     assert "api_token=[redacted]" in output
     assert "abc123" not in output
+
+
+@pytest.fixture
+def json_log_format(settings):
+    """LOGGING as LOG_FORMAT=json makes it (smsdesk/settings.py)."""
+    settings.LOGGING = {
+        **settings.LOGGING,
+        "formatters": {
+            **settings.LOGGING.get("formatters", {}),
+            "json": {
+                "()": "pythonjsonlogger.json.JsonFormatter",
+                "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+                "rename_fields": {"levelname": "level", "asctime": "time", "name": "logger"},
+            },
+        },
+    }
+
+
+def test_worker_logs_are_json_lines_with_log_format_json(json_log_format, celery_logging_setup):
+    logging.getLogger("conversations.tasks").warning("StatusCallback %s", CALLBACK)
+    get_task_logger("conversations.tasks").warning("task line")
+
+    lines = [json.loads(line) for line in celery_logging_setup.getvalue().splitlines()]
+    assert [(line["level"], line["logger"]) for line in lines] == [
+        ("WARNING", "conversations.tasks"),
+        ("WARNING", "conversations.tasks"),
+    ]
+    assert lines[0]["message"].endswith("?token=[redacted]&m=7")
+    assert lines[1]["message"] == "task line"
 
 
 def test_every_handler_celery_sets_up_has_the_filter_once(celery_logging_setup):
