@@ -30,7 +30,7 @@ from uuid import UUID
 
 import psycopg
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from psycopg import pq
@@ -157,7 +157,8 @@ class InsertPlan:
 def insert_event(kind, payload, *, sid="", remote_addr=None) -> int:
     """Store one raw event and return its id. On PostgreSQL one INSERT built once from the
     model's fields (no model instance, no ORM save: this runs in every webhook request)."""
-    if connection.vendor != "postgresql":
+    db = connections[DEFAULT_DB_ALIAS]  # one lookup: each `connection.x` is a thread-local one
+    if db.vendor != "postgresql":
         event = WebhookEvent.objects.create(
             kind=kind, payload=payload, sid=sid[:64], remote_addr=remote_addr
         )
@@ -170,7 +171,7 @@ def insert_event(kind, payload, *, sid="", remote_addr=None) -> int:
         "remote_addr": remote_addr,
     }
     row = plan.values(given, timezone.now())
-    if connection.in_atomic_block:  # the caller's transaction decides when it commits
+    if db.in_atomic_block:  # the caller's transaction decides when it commits
         return _insert_rows([row])[0]
     return _group_commit.insert(row)
 
@@ -183,14 +184,26 @@ def _insert_rows(rows) -> list[int]:
 
 
 class _Waiting:
-    __slots__ = ("done", "error", "event_id", "lead", "row")
+    """One request's row in the group commit. `done` is a lock held from the start and released
+    once, when the row is written (or the request must lead): the cheapest hand-off between
+    threads CPython has (a `threading.Event` builds a Condition per request and notifies
+    through it)."""
+
+    __slots__ = ("_done", "error", "event_id", "lead", "row")
 
     def __init__(self, row):
         self.row = row
-        self.done = threading.Event()
+        self._done = threading.Lock()
+        self._done.acquire()
         self.lead = False
         self.event_id = None
         self.error = None
+
+    def wait(self):
+        self._done.acquire()
+
+    def wake(self):
+        self._done.release()
 
 
 class GroupCommit:
@@ -214,7 +227,7 @@ class GroupCommit:
             lead = not self._writing
             self._writing = True
         if not lead:
-            waiting.done.wait()
+            waiting.wait()
             if not waiting.lead:
                 if waiting.error is not None:
                     raise waiting.error
@@ -239,10 +252,10 @@ class GroupCommit:
                 if waiting.event_id is None and waiting.error is None:
                     waiting.error = RuntimeError("the webhook event was not written")
                 if waiting is not mine:
-                    waiting.done.set()
+                    waiting.wake()
             if successor is not None:
                 successor.lead = True
-                successor.done.set()
+                successor.wake()
 
     @staticmethod
     def _write(batch):
@@ -283,14 +296,15 @@ def run_prepared(sql, params) -> list[tuple]:
     CPU per statement (adapting, its query cache, its generator-driven wait), which was a third
     of a status callback's own work. Inside a transaction psycopg's cursor runs it, so that
     psycopg opens the transaction as it does for every other statement."""
-    connection.ensure_connection()
-    connection.validate_no_broken_transaction()
-    with connection.wrap_database_errors:
-        if not connection.get_autocommit():
-            with psycopg.Cursor(connection.connection) as cursor:
+    db = connections[DEFAULT_DB_ALIAS]
+    db.ensure_connection()
+    db.validate_no_broken_transaction()
+    with db.wrap_database_errors:
+        if not db.get_autocommit():
+            with psycopg.Cursor(db.connection) as cursor:
                 cursor.execute(sql, params, prepare=True)
                 return cursor.fetchall()
-        return _exec_prepared(connection.connection, sql, [_as_text(v) for v in params])
+        return _exec_prepared(db.connection, sql, [_as_text(v) for v in params])
 
 
 def _exec_prepared(psycopg_connection, sql, values) -> list[tuple]:
@@ -468,7 +482,7 @@ os.register_at_fork(after_in_child=_kicker.forget_after_fork)
 
 def kick_drain_on_commit():
     """Once the current transaction commits (at once in autocommit), make sure a drain runs."""
-    if connection.get_autocommit():
+    if connections[DEFAULT_DB_ALIAS].get_autocommit():
         _kicker.kick()
     else:
         transaction.on_commit(_kicker.kick)
