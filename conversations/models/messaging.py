@@ -70,15 +70,30 @@ class Encoding(models.TextChoices):
     UNICODE = "unicode", "Unicode"
 
 
+def set_links_index(prefix, *fields):
+    """An index per nullable link, holding only the rows where it is set: lookups by a given
+    id (and the deletes that cascade or set NULL) use it, and a row written with the link
+    unset costs no index entry."""
+    return [
+        models.Index(
+            fields=[name], condition=Q(**{f"{name}__isnull": False}), name=f"{prefix}_{name}_idx"
+        )
+        for name in fields
+    ]
+
+
 class Conversation(models.Model):
     phone_number = PhoneNumberField(unique=True)
     contact_name = models.CharField(max_length=120, blank=True)
+    # The user links are indexed only where set (see Meta): every inbound SMS rewrites its
+    # conversation's row, and an index entry for each NULL link would be written each time.
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="assigned_conversations",
+        db_index=False,
     )
     # Denormalised from the messages so the inbox list needs no aggregation.
     last_message_body = models.TextField(blank=True)
@@ -95,10 +110,20 @@ class Conversation(models.Model):
     outcome = models.CharField(max_length=40, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     closed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     replying_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     replying_until = models.DateTimeField(null=True, blank=True)
     # SMS from calls (issue 9): opened by a missed call from a number we had never heard from.
@@ -122,6 +147,7 @@ class Conversation(models.Model):
                 condition=Q(closed_at__isnull=False),
                 name="conversation_closed_idx",
             ),
+            *set_links_index("conversation", "assignee", "closed_by", "replying_user"),
         ]
 
     def __str__(self):
@@ -196,15 +222,31 @@ class Message(models.Model):
     send_after = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
+    # These links are indexed only where set (see Meta): an inbound SMS has none of them.
     resent_from = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="resends"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="resends",
+        db_index=False,
     )
     # Campaign messages (outbound) and the replies linked to them (inbound).
     campaign = models.ForeignKey(
-        "Campaign", null=True, blank=True, on_delete=models.PROTECT, related_name="messages"
+        "Campaign",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="messages",
+        db_index=False,
     )
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -228,8 +270,19 @@ class Message(models.Model):
         ]
         indexes = [
             models.Index(fields=["conversation", "created_at"], name="message_thread_idx"),
-            models.Index(fields=["status", "updated_at"], name="message_status_idx"),
-            models.Index(fields=["template", "status"], name="message_template_status_idx"),
+            # Status queries look for outbound states (pending, scheduled, failed...); received
+            # messages, written by every inbound webhook, stay out of this index.
+            models.Index(
+                fields=["status", "updated_at"],
+                condition=~Q(status=MessageStatus.RECEIVED),
+                name="message_status_idx",
+            ),
+            models.Index(
+                fields=["template", "status"],
+                condition=Q(template__isnull=False),
+                name="message_template_status_idx",
+            ),
+            *set_links_index("message", "resent_from", "campaign", "created_by"),
         ]
 
     def __str__(self):
