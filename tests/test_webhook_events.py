@@ -1,5 +1,6 @@
 """Applying stored webhook events: coalesced kicks, the drain task, and the sweep as safety net."""
 
+import os
 import threading
 import time
 from datetime import timedelta
@@ -89,6 +90,28 @@ def test_a_kick_after_the_last_publish_always_gets_a_publish_of_its_own():
     wait_until(lambda: len(kicker.published) == 1, timeout=5, what="the first publish")
     kicker.kick()
     wait_until(lambda: len(kicker.published) == 2, timeout=5, what="a publish for the new kick")
+
+
+def test_a_forked_worker_publishes_its_own_kick_while_its_parent_has_one_due():
+    kicker = CountingKicker(window=30)
+    kicker.kick()
+    wait_until(lambda: len(kicker.published) == 1, timeout=5, what="the parent's publish")
+    kicker.kick()  # the parent now has a publish due in 30 s, on a thread the child lacks
+    os.register_at_fork(after_in_child=kicker.forget_after_fork)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child, as a gunicorn worker is made
+        try:
+            kicker.published.clear()
+            kicker.kick()
+            wait_until(lambda: kicker.published, timeout=5, what="the child's publish")
+            os.write(write_end, b"published")
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    answer = os.read(read_end, 100)
+    os.waitpid(pid, 0)
+    assert answer == b"published"
 
 
 def test_a_webhook_kicks_the_drain_once_its_event_is_committed(

@@ -347,21 +347,34 @@ def _numbered(sql) -> str:
 
 
 def _as_text(value) -> bytes | None:
-    """A DB-ready value (what `get_db_prep_save` gives) in PostgreSQL's text input format."""
-    kind = type(value)
-    if kind is str:
-        return value.encode()
-    if value is None:
-        return None
-    if kind is bool:
-        return b"true" if value else b"false"
-    if kind is Jsonb:
-        return json.dumps(value.obj).encode()
+    """A DB-ready value (what `get_db_prep_save` gives) in PostgreSQL's text input format.
+    A message row has ~30 of them per request: the common types are looked up by type."""
+    convert = _TEXT_FORMS.get(type(value))
+    if convert is not None:
+        return convert(value)
     if isinstance(value, datetime | date):
         return value.isoformat().encode()
-    if isinstance(value, str | int | Decimal | UUID):
+    if isinstance(value, str | int | Decimal | UUID):  # e.g. psycopg's Int2 for a small int
         return str(value).encode()
     raise TypeError(f"no text form for {type(value).__name__}")
+
+
+def _json_text(value: Jsonb) -> bytes:
+    obj = value.obj
+    if not obj and type(obj) in (list, dict):
+        return b"[]" if type(obj) is list else b"{}"
+    return json.dumps(obj).encode()
+
+
+_TEXT_FORMS = {
+    str: str.encode,
+    type(None): lambda _: None,
+    bool: lambda value: b"true" if value else b"false",
+    int: lambda value: str(value).encode(),
+    datetime: lambda value: value.isoformat().encode(),
+    date: lambda value: value.isoformat().encode(),
+    Jsonb: _json_text,
+}
 
 
 @cache
@@ -438,8 +451,10 @@ class DrainKicker:
 
     def kick(self):
         wanted = self._wanted
-        if wanted is not None and wanted.is_set() and self._pid == os.getpid():
-            return  # a publish is due and starts after this kick: it covers it (no lock taken)
+        if wanted is not None and wanted.is_set() and self._pid is not None:
+            # A publish is due and starts after this kick: it covers it (no lock taken). A
+            # forked child has `_pid` None (`forget_after_fork`), so it never lands here.
+            return
         try:
             self._wanted_event().set()
         except Exception:  # e.g. no thread could start: the sweep will pick the event up
