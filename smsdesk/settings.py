@@ -333,7 +333,7 @@ LOGGING["loggers"] = {
 }
 if env.str("LOG_FORMAT", default="plain") == "json":
     LOGGING["formatters"]["json"] = {
-        "()": "pythonjsonlogger.json.JsonFormatter",
+        "()": "smsdesk.log_redaction.RedactingJsonFormatter",
         "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
         "rename_fields": {"levelname": "level", "asctime": "time", "name": "logger"},
     }

@@ -6,10 +6,11 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from conversations.models import WebhookEvent, WebhookKind
 from conversations.services import health
-from smsdesk.log_redaction import RedactSecretsFilter, redact
+from smsdesk.log_redaction import RedactingJsonFormatter, RedactSecretsFilter, redact
 
 pytestmark = pytest.mark.django_db
 
@@ -128,7 +129,7 @@ def test_json_log_format_writes_one_json_object_per_line(monkeypatch):
     try:
         config = fresh.LOGGING
         formatter_config = config["formatters"]["json"]
-        formatter = importlib.import_module("pythonjsonlogger.json").JsonFormatter(
+        formatter = import_string(formatter_config["()"])(
             formatter_config["fmt"], rename_fields=formatter_config["rename_fields"]
         )
         stream = io.StringIO()
@@ -146,3 +147,37 @@ def test_json_log_format_writes_one_json_object_per_line(monkeypatch):
     finally:
         monkeypatch.delenv("LOG_FORMAT")
         importlib.reload(project_settings)
+
+
+def _logged_with_traceback(formatter) -> str:
+    import io
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    handler.addFilter(RedactSecretsFilter())
+    logger = logging.getLogger("test.traceback")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        try:
+            raise ValueError("could not load https://desk.example/webhook?token=s3cr3t")
+        except ValueError:
+            logger.exception("callback failed")
+    finally:
+        logger.removeHandler(handler)
+    return stream.getvalue()
+
+
+def test_a_traceback_in_plain_logs_has_its_secrets_redacted():
+    output = _logged_with_traceback(logging.Formatter("%(levelname)s %(message)s"))
+    assert "Traceback" in output
+    assert "s3cr3t" not in output
+    assert "token=[redacted]" in output
+
+
+def test_a_traceback_in_json_logs_has_its_secrets_redacted():
+    output = _logged_with_traceback(RedactingJsonFormatter("%(levelname)s %(message)s"))
+    line = json.loads(output)
+    assert "s3cr3t" not in output
+    assert "token=[redacted]" in line["exc_info"]

@@ -63,7 +63,7 @@ def json_log_format(settings):
         "formatters": {
             **settings.LOGGING.get("formatters", {}),
             "json": {
-                "()": "pythonjsonlogger.json.JsonFormatter",
+                "()": "smsdesk.log_redaction.RedactingJsonFormatter",
                 "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
                 "rename_fields": {"levelname": "level", "asctime": "time", "name": "logger"},
             },
