@@ -66,3 +66,20 @@ def test_inbox_ordering_is_newest_activity_first():
     old = ConversationFactory(last_activity_at=now - timedelta(hours=1))
     new = ConversationFactory(last_activity_at=now)
     assert list(Conversation.objects.all()) == [new, old]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_indexes_added_on_the_hot_tables_are_built_concurrently_on_postgresql():
+    from django.db import connection
+    from django.db.migrations.loader import MigrationLoader
+
+    if connection.vendor != "postgresql":
+        pytest.skip("CREATE INDEX CONCURRENTLY is PostgreSQL's; SQLite builds a plain index")
+    loader = MigrationLoader(connection)
+    migration = loader.get_migration("conversations", "0013_partial_indexes_for_unset_links")
+    state = loader.project_state(("conversations", "0012_fewer_indexes_on_hot_writes"))
+    with connection.schema_editor(collect_sql=True, atomic=False) as editor:
+        migration.apply(state, editor, collect_sql=True)
+    creates = [sql for sql in editor.collected_sql if sql.startswith("CREATE INDEX")]
+    assert len(creates) == 8
+    assert all(sql.startswith("CREATE INDEX CONCURRENTLY") for sql in creates)
