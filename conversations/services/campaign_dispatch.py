@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
+import psycopg
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Avg
@@ -627,13 +628,16 @@ def insert_rows(model, rows, *, ignore_conflicts=False, returning=None):
         else:
             default = None
         base.append(None if default is None else prep(default))
-    params = []
+    prepared_rows = []
     for row in rows:
         values = base.copy()
         for name, value in row.items():
             i = position[name]
             values[i] = None if value is None else preps[i](value)
-        params += values
+        prepared_rows.append(values)
+    if database.vendor == "postgresql":
+        return _insert_unnested(database, model, fields, prepared_rows, ignore_conflicts, returning)
+    params = [value for values in prepared_rows for value in values]
     quote = connection.ops.quote_name
     names = ", ".join(quote(f.column) for f in fields)
     placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
@@ -649,6 +653,28 @@ def insert_rows(model, rows, *, ignore_conflicts=False, returning=None):
     sql = f"{verb} {quote(model._meta.db_table)} ({names}) VALUES {values}{suffix}"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+        return {value: pk for pk, value in cursor.fetchall()} if returning else {}
+
+
+def _insert_unnested(database, model, fields, rows, ignore_conflicts, returning):
+    """PostgreSQL: `INSERT ... SELECT * FROM unnest(<one array per column>)`, bound on the
+    server. The statement's text is the same for any number of rows (psycopg caches its
+    parsing; a VALUES list of 100 rows x 30 columns was parsed again on every batch, and
+    Django's client-side binding quoted its 3,000 values into the text: together three
+    quarters of a campaign worker's CPU)."""
+    quote = database.ops.quote_name
+    names = ", ".join(quote(f.column) for f in fields)
+    arrays = ", ".join(f"%s::{f.cast_db_type(database)}[]" for f in fields)
+    suffix = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    if returning:
+        suffix += f" RETURNING {quote('id')}, {quote(returning)}"
+    # Only table and column names from the model go into the text; the values are parameters.
+    sql = f"INSERT INTO {quote(model._meta.db_table)} ({names}) SELECT * FROM unnest({arrays}){suffix}"  # noqa: E501, S608
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    database.ensure_connection()
+    database.validate_no_broken_transaction()
+    with database.wrap_database_errors, psycopg.Cursor(database.connection) as cursor:
+        cursor.execute(sql, columns)
         return {value: pk for pk, value in cursor.fetchall()} if returning else {}
 
 
