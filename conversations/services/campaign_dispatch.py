@@ -664,7 +664,7 @@ def _insert_unnested(database, model, fields, rows, ignore_conflicts, returning)
     quarters of a campaign worker's CPU)."""
     quote = database.ops.quote_name
     names = ", ".join(quote(f.column) for f in fields)
-    arrays = ", ".join(f"%s::{f.cast_db_type(database)}[]" for f in fields)
+    arrays = ", ".join(f"%b::{f.cast_db_type(database)}[]" for f in fields)  # binary: no escaping
     suffix = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
     if returning:
         suffix += f" RETURNING {quote('id')}, {quote(returning)}"
