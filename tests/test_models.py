@@ -83,3 +83,21 @@ def test_indexes_added_on_the_hot_tables_are_built_concurrently_on_postgresql():
     creates = [sql for sql in editor.collected_sql if sql.startswith("CREATE INDEX")]
     assert len(creates) == 8
     assert all(sql.startswith("CREATE INDEX CONCURRENTLY") for sql in creates)
+
+
+@pytest.mark.django_db
+def test_conversation_search_indexes_write_straight_into_the_index_on_postgresql():
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("trigram indexes exist on PostgreSQL only")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, reloptions FROM pg_class WHERE relname IN "
+            "('conversation_name_trgm_idx', 'conversation_phone_trgm_idx')"
+        )
+        options = dict(cursor.fetchall())
+    assert options == {
+        "conversation_name_trgm_idx": ["fastupdate=off"],
+        "conversation_phone_trgm_idx": ["fastupdate=off"],
+    }
