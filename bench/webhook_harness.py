@@ -95,7 +95,7 @@ def alternate(run_ours, run_bare, rounds):
     )
 
 
-def _balanced(run, n, tries=3):
+def _balanced(run, n, tries=5):
     """`run(n)`, run again (up to `tries` times) while wrk's connections landed lopsided on
     the gunicorn workers: such a run measures one core, for our webhook and the bare view
     alike, and a bare run of that kind once made a round's ratio read 0.80."""
