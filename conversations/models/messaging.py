@@ -70,6 +70,19 @@ class Encoding(models.TextChoices):
     UNICODE = "unicode", "Unicode"
 
 
+def optional_user_link(related_name="+"):
+    """A link to a user that is usually unset, left out of indexes unless `set_links_index`
+    names it (the model's Meta): kept when the user is deleted, set to NULL."""
+    return models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name=related_name,
+        db_index=False,
+    )
+
+
 def set_links_index(prefix, *fields):
     """An index per nullable link, holding only the rows where it is set: lookups by a given
     id (and the deletes that cascade or set NULL) use it, and a row written with the link
@@ -87,14 +100,7 @@ class Conversation(models.Model):
     contact_name = models.CharField(max_length=120, blank=True)
     # The user links are indexed only where set (see Meta): every inbound SMS rewrites its
     # conversation's row, and an index entry for each NULL link would be written each time.
-    assignee = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="assigned_conversations",
-        db_index=False,
-    )
+    assignee = optional_user_link(related_name="assigned_conversations")
     # Denormalised from the messages so the inbox list needs no aggregation.
     last_message_body = models.TextField(blank=True)
     last_message_direction = models.CharField(max_length=8, choices=Direction.choices, blank=True)
@@ -109,22 +115,8 @@ class Conversation(models.Model):
     # inbound message reopens it), and who is writing a reply now (a lock that expires).
     outcome = models.CharField(max_length=40, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
-    closed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        db_index=False,
-    )
-    replying_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        db_index=False,
-    )
+    closed_by = optional_user_link()
+    replying_user = optional_user_link()
     replying_until = models.DateTimeField(null=True, blank=True)
     # SMS from calls (issue 9): opened by a missed call from a number we had never heard from.
     is_lead = models.BooleanField(default=False)
@@ -240,14 +232,7 @@ class Message(models.Model):
         related_name="messages",
         db_index=False,
     )
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        db_index=False,
-    )
+    created_by = optional_user_link()
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     sent_at = models.DateTimeField(null=True, blank=True)
