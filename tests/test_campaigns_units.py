@@ -1149,3 +1149,37 @@ def test_a_scheduled_one_off_moved_in_admin_starts_at_its_new_time(admin_client,
     with time_machine.travel(start + timedelta(hours=3, seconds=5), tick=False):
         campaigns.tick()
         assert Campaign.objects.get(pk=campaign.pk).status == CampaignStatus.RUNNING
+
+
+def test_insert_rows_stores_what_the_orm_would_and_returns_the_new_ids():
+    template = DltTemplateFactory(body=REMINDER)
+    conversation = get_or_create_conversation("+919876543210")
+    values = {
+        "conversation_id": conversation.pk,
+        "direction": Direction.OUTBOUND,
+        "body": 'Hi "Asha", it\'s on 1/2 {x} \\ ok — ठीक है',
+        "status": MessageStatus.QUEUED,
+        "sid": "sid-insert-rows",
+        "template_id": template.pk,
+        "sms_units": 2,
+        "price": Decimal("0.125000"),
+        "variables": ["Asha", "1/2"],
+        "sent_at": datetime(2026, 1, 15, 8, 45, tzinfo=IST),
+    }
+    ids = campaign_dispatch.insert_rows(Message, [values], returning="sid")
+    stored = Message.objects.get(pk=ids["sid-insert-rows"])
+    by_orm = Message.objects.create(**{**values, "sid": "sid-by-orm"})
+    by_orm.refresh_from_db()
+    skip = {"id", "sid", "created_at", "updated_at"}
+    fields = [f.attname for f in Message._meta.concrete_fields if f.attname not in skip]
+    assert {f: getattr(stored, f) for f in fields} == {f: getattr(by_orm, f) for f in fields}
+
+
+def test_insert_rows_ignoring_conflicts_returns_only_the_rows_it_wrote():
+    existing = get_or_create_conversation("+919876543210")
+    rows = [{"phone_number": "+919876543210"}, {"phone_number": "+919876543211"}]
+    ids = campaign_dispatch.insert_rows(
+        type(existing), rows, ignore_conflicts=True, returning="phone_number"
+    )
+    assert list(ids) == ["+919876543211"]
+    assert type(existing).objects.get(phone_number="+919876543211").pk == ids["+919876543211"]
