@@ -306,8 +306,11 @@ def _worker_pids(base_url) -> list[str]:
     pids = set(cpu_seconds({"gunicorn": text})["gunicorn"])
     parents = {}
     for pid in pids:
-        with open(f"/proc/{pid}/stat") as stat:
-            parents[pid] = stat.read().rsplit(")", 1)[1].split()[1]
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                parents[pid] = stat.read().rsplit(")", 1)[1].split()[1]
+        except OSError:  # a worker gunicorn replaced meanwhile
+            continue
     return [pid for pid, parent in parents.items() if parent in pids]
 
 

@@ -1,5 +1,6 @@
 """/healthz and logs (issue 8): health for load balancers; JSON logs; no secrets in logs."""
 
+import io
 import json
 import logging
 from datetime import timedelta
@@ -118,7 +119,6 @@ def test_the_console_handler_redacts_tokens(settings):
 
 def test_json_log_format_writes_one_json_object_per_line(monkeypatch):
     import importlib
-    import io
 
     import smsdesk.settings as project_settings
 
@@ -132,15 +132,8 @@ def test_json_log_format_writes_one_json_object_per_line(monkeypatch):
         formatter = import_string(formatter_config["()"])(
             formatter_config["fmt"], rename_fields=formatter_config["rename_fields"]
         )
-        stream = io.StringIO()
-        handler = logging.StreamHandler(stream)
-        handler.setFormatter(formatter)
-        handler.addFilter(RedactSecretsFilter())
-        logger = logging.getLogger("test.json")
-        logger.addHandler(handler)
-        logger.propagate = False
-        logger.warning("called %s", "/webhook?token=zzz")
-        line = json.loads(stream.getvalue())
+        output = _logged(formatter, lambda log: log.warning("called %s", "/webhook?token=zzz"))
+        line = json.loads(output)
         assert line["level"] == "WARNING"
         assert line["message"] == "called /webhook?token=[redacted]"
         assert config["handlers"]["console"]["formatter"] == "json"
@@ -149,24 +142,31 @@ def test_json_log_format_writes_one_json_object_per_line(monkeypatch):
         importlib.reload(project_settings)
 
 
-def _logged_with_traceback(formatter) -> str:
-    import io
-
+def _logged(formatter, write) -> str:
+    """What `write(logger)` logs through a handler set up like the console's (the redaction
+    filter and `formatter`)."""
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
     handler.addFilter(RedactSecretsFilter())
-    logger = logging.getLogger("test.traceback")
+    logger = logging.getLogger("test.redaction")
     logger.addHandler(handler)
     logger.propagate = False
     try:
+        write(logger)
+    finally:
+        logger.removeHandler(handler)
+    return stream.getvalue()
+
+
+def _logged_with_traceback(formatter) -> str:
+    def write(logger):
         try:
             raise ValueError("could not load https://desk.example/webhook?token=s3cr3t")
         except ValueError:
             logger.exception("callback failed")
-    finally:
-        logger.removeHandler(handler)
-    return stream.getvalue()
+
+    return _logged(formatter, write)
 
 
 def test_a_traceback_in_plain_logs_has_its_secrets_redacted():

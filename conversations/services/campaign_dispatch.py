@@ -29,7 +29,6 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-import psycopg
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Avg
@@ -63,6 +62,7 @@ from .exotel import get_exotel_client
 from .schedule import next_promotional_window
 from .sending import campaign_callback_url, retry_delay
 from .status_callbacks import ExotelStatus, apply_status
+from .webhook_events import server_bound_cursor
 
 logger = logging.getLogger(__name__)
 
@@ -605,9 +605,10 @@ def _insert_fields(model):
 
 
 def insert_rows(model, rows, *, ignore_conflicts=False, returning=None):
-    """One multi-row INSERT of `rows` (dicts of attname -> value; a missing field gets its
-    default, `auto_now` fields the time now), without the per-row machinery of model
-    instances and `bulk_create`, which cost more than the database at 100 rows.
+    """One INSERT of all `rows` (dicts of attname -> value; a missing field gets its default,
+    `auto_now` fields the time now), without the per-row machinery of model instances and
+    `bulk_create`, which cost more than the database at 100 rows: a VALUES list, or on
+    PostgreSQL one array per column (`_insert_unnested`).
 
     `returning` names a column to read back with each new id: {column value: id}.
     """
@@ -671,9 +672,7 @@ def _insert_unnested(database, model, fields, rows, ignore_conflicts, returning)
     # Only table and column names from the model go into the text; the values are parameters.
     sql = f"INSERT INTO {quote(model._meta.db_table)} ({names}) SELECT * FROM unnest({arrays}){suffix}"  # noqa: E501, S608
     columns = [list(column) for column in zip(*rows, strict=True)]
-    database.ensure_connection()
-    database.validate_no_broken_transaction()
-    with database.wrap_database_errors, psycopg.Cursor(database.connection) as cursor:
+    with server_bound_cursor(database) as cursor:
         cursor.execute(sql, columns)
         return {value: pk for pk, value in cursor.fetchall()} if returning else {}
 

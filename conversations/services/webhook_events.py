@@ -23,6 +23,7 @@ import re
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import cache
@@ -184,10 +185,10 @@ def _insert_rows(rows) -> list[int]:
 
 
 class _Waiting:
-    """One request's row in the group commit. `done` is a lock held from the start and released
-    once, when the row is written (or the request must lead): the cheapest hand-off between
-    threads CPython has (a `threading.Event` builds a Condition per request and notifies
-    through it)."""
+    """One request's row in the group commit. `wait()` blocks on a lock held from the start,
+    which `wake()` releases once, when the row is written (or the request must lead): the
+    cheapest hand-off between threads CPython has (a `threading.Event` builds a Condition per
+    request and notifies through it)."""
 
     __slots__ = ("_done", "error", "event_id", "lead", "row")
 
@@ -297,14 +298,25 @@ def run_prepared(sql, params) -> list[tuple]:
     of a status callback's own work. Inside a transaction psycopg's cursor runs it, so that
     psycopg opens the transaction as it does for every other statement."""
     db = connections[DEFAULT_DB_ALIAS]
+    if not db.get_autocommit():
+        with server_bound_cursor(db) as cursor:
+            cursor.execute(sql, params, prepare=True)
+            return cursor.fetchall()
     db.ensure_connection()
     db.validate_no_broken_transaction()
     with db.wrap_database_errors:
-        if not db.get_autocommit():
-            with psycopg.Cursor(db.connection) as cursor:
-                cursor.execute(sql, params, prepare=True)
-                return cursor.fetchall()
         return _exec_prepared(db.connection, sql, [_as_text(v) for v in params])
+
+
+@contextmanager
+def server_bound_cursor(db):
+    """A psycopg cursor on Django's PostgreSQL connection `db` that sends values as parameters
+    (Django's own cursors interpolate them into the text on the client), in the current
+    transaction, with errors raised as Django's."""
+    db.ensure_connection()
+    db.validate_no_broken_transaction()
+    with db.wrap_database_errors, psycopg.Cursor(db.connection) as cursor:
+        yield cursor
 
 
 def _exec_prepared(psycopg_connection, sql, values) -> list[tuple]:
