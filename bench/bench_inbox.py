@@ -41,7 +41,7 @@ def pages():
     The searches are what an agent types: a full name, the end of a number, an order number.
     One more search, a word that is in 11% of all messages ("reschedule"), is timed as a
     stress case and reported, but not held to the target: it has to read ~100,000 messages
-    whatever the index."""
+    whatever the index (once per request: the matching ids are then passed as values)."""
     from conversations.models import Conversation, Message
 
     typical = (
@@ -71,6 +71,7 @@ def pages():
         (f"thread: longest ({longest[1]}), newest 50", f"/inbox/c/{longest[0]}/", {}, True),
         ("thread fragment (poll)", f"/inbox/c/{typical}/messages/", {}, True),
         ("api: /api/conversations (50)", "/api/conversations", {}, True),
+        ("api: search full name", "/api/conversations", {"search": named.contact_name}, True),
         ("stress: search a common word", "/inbox/", {"q": "reschedule"}, False),
         (f"stress: all {longest[1]} messages", f"/inbox/c/{longest[0]}/", {"all": 1}, False),
     ]

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from conversations.models import AuditLog, Conversation, FlowSession, Message
-from conversations.services import consent
+from conversations.services import consent, inbox
 
 from .factories import (
     ConversationFactory,
@@ -112,8 +112,10 @@ def test_filter_needs_attention(agent_api):
     assert phones(agent_api.get("/api/conversations?needs_attention=true")) == ["+919876543210"]
 
 
+@pytest.mark.parametrize("listed", [0, 2000])
 @pytest.mark.parametrize("query", ["98765 43210", "43210", "Ravi", "ravi kumar", "CONFIRM my"])
-def test_search_by_phone_name_or_body(agent_api, ravi, query):
+def test_search_by_phone_name_or_body(agent_api, ravi, monkeypatch, query, listed):
+    monkeypatch.setattr(inbox, "MAX_LISTED_IDS", listed)  # 0: the path for many matches
     ConversationFactory(phone_number="+919811111111", contact_name="Priya Sharma")
     assert phones(agent_api.get("/api/conversations", {"search": query})) == [CUSTOMER]
 

@@ -7,6 +7,8 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Group
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from conversations.models import AuditLog, Conversation, Message, MessageSource, MessageStatus
@@ -782,6 +784,27 @@ def test_a_long_thread_shows_its_newest_messages_and_a_link_to_the_rest(agent, m
     assert all(f"message {n}" in everything for n in range(5))
     polled = agent.get(f"/inbox/c/{RAVI}/messages/", {"all": "1"}).content.decode()
     assert "messages/?all=1" in polled and "message 0" in polled
+
+
+@pytest.mark.parametrize("listed", [1, 2000])
+def test_search_with_many_matches_keeps_the_filter_and_the_count(
+    agent, asha, seed_inbox, monkeypatch, listed
+):
+    monkeypatch.setattr(inbox, "MAX_LISTED_IDS", listed)
+    Conversation.objects.filter(pk=seed_inbox[2].pk).update(assignee=asha)
+    page = agent.get("/inbox/", {"q": "9876543", "filter": "mine"}).context["page"]
+    assert [c.contact_name for c in page.object_list] == ["Amit Patel"]
+    assert page.paginator.count == 1
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the id array is PostgreSQL's")
+def test_search_with_many_matches_reads_the_messages_once(agent, seed_inbox, monkeypatch):
+    monkeypatch.setattr(inbox, "MAX_LISTED_IDS", 1)
+    with CaptureQueriesContext(connection) as queries:
+        rows = agent.get("/inbox/", {"q": "9876543"}).context["rows"]
+    assert len(rows) == 3
+    message_searches = [q["sql"] for q in queries if 'FROM "conversations_message"' in q["sql"]]
+    assert len([sql for sql in message_searches if "LIKE" in sql]) == 1
 
 
 @pytest.mark.parametrize("listed", [1, 2000])

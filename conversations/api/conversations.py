@@ -5,7 +5,7 @@ import re
 
 import django_filters
 from django.core.exceptions import ValidationError
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -15,11 +15,10 @@ from rest_framework.response import Response
 
 from ..models import CallEvent, Conversation, Flow, Message, OptOut
 from ..phone import normalise_phone
-from ..services import flows, triage
+from ..services import flows, inbox, triage
 from ..services.replies import ReplyImpossible
 from .errors import error_body
 
-MAX_SEARCH = 100
 MAX_CONTEXT_VALUES = 20
 
 
@@ -219,7 +218,7 @@ class ConversationFilter(django_filters.FilterSet):
         choices=[("true", "assigned"), ("false", "unassigned"), ("me", "assigned to me")],
     )
     assignee = django_filters.NumberFilter(field_name="assignee_id")
-    search = django_filters.CharFilter(method="filter_search", max_length=MAX_SEARCH)
+    search = django_filters.CharFilter(method="filter_search", max_length=inbox.MAX_SEARCH)
 
     class Meta:
         model = Conversation
@@ -234,17 +233,9 @@ class ConversationFilter(django_filters.FilterSet):
         return queryset.filter(assignee__isnull=value == "false")
 
     def filter_search(self, queryset, name, value):
-        """Phone digits, contact name, or any message body."""
-        value = value.strip()
-        if not value:
-            return queryset
-        matches = Q(contact_name__icontains=value) | Q(
-            Exists(Message.objects.filter(conversation=OuterRef("pk"), body__icontains=value))
-        )
-        digits = re.sub(r"\D", "", value)
-        if len(digits) >= 3:
-            matches |= Q(phone_number__contains=digits)
-        return queryset.filter(matches)
+        """Phone digits, contact name, or any message body (the inbox's search)."""
+        value = " ".join(value.split())
+        return inbox.matching_conversations(queryset, value) if value else queryset
 
 
 class ConversationPagination(PageNumberPagination):

@@ -5,7 +5,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef
+from django.db import connection
+from django.db.models import Exists, F, Lookup, OuterRef
 from django.utils import timezone
 
 from ..models import Conversation, Direction, Message, MessageStatus, OptOut
@@ -59,14 +60,7 @@ def search_conversations(user, *, query="", filter_name=""):
     conversations = with_opt_out(visible_conversations(user)).select_related("assignee")
     query = " ".join((query or "").split())[:MAX_SEARCH]
     if query:
-        matching = _matching_ids(query)
-        # Few matches (the usual search: a name, a number): as a list of ids, so the list and its
-        # count fetch them by primary key; the planner, guessing from trigram statistics, would
-        # otherwise often hash-join them against every conversation.
-        found = list(matching[: MAX_LISTED_IDS + 1])
-        conversations = conversations.filter(
-            pk__in=found if len(found) <= MAX_LISTED_IDS else matching
-        )
+        conversations = matching_conversations(conversations, query)
     if filter_name == "unread":
         conversations = conversations.filter(unread_count__gt=0)
     elif filter_name == "mine":
@@ -82,6 +76,37 @@ def search_conversations(user, *, query="", filter_name=""):
     elif filter_name == "leads":
         conversations = conversations.filter(is_lead=True)
     return conversations.order_by("-last_activity_at", "-id")
+
+
+class AnyOf(Lookup):
+    """`lhs = ANY(array)` with integer values as one array literal (PostgreSQL). `__in` binds
+    a placeholder per value, and psycopg quotes a list value by value: for 50,000 ids that was
+    0.4 s and 0.05 s per query; one string is quoted at once."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        array = "{" + ",".join(str(int(value)) for value in self.rhs) + "}"
+        return f"{lhs} = ANY(%s::bigint[])", [*lhs_params, array]
+
+
+def matching_conversations(conversations, query):
+    """`conversations` whose name, number or any message contains `query` (the inbox's and
+    the API's search).
+
+    The matching ids are read once, then handed to the list, its count and its page as values:
+    a word found in many messages (a tenth of them, say) costs one pass over those messages
+    instead of one per query, and a name or a number (a few ids) is fetched by primary key,
+    where the planner, guessing from trigram statistics, would often hash-join a subquery
+    against every conversation."""
+    ids = list(_matching_ids(query))
+    if len(ids) <= MAX_LISTED_IDS:
+        return conversations.filter(pk__in=ids)
+    if connection.vendor == "postgresql":
+        return conversations.filter(AnyOf(F("pk"), ids))
+    return conversations.filter(pk__in=_matching_ids(query))  # SQLite: few bound variables
 
 
 def _matching_ids(query):
