@@ -120,6 +120,12 @@ def test_search_by_phone_name_or_body(agent_api, ravi, monkeypatch, query, liste
     assert phones(agent_api.get("/api/conversations", {"search": query})) == [CUSTOMER]
 
 
+def test_a_search_of_only_spaces_lists_everyone(agent_api, ravi):
+    ConversationFactory(phone_number="+919811111111", contact_name="Priya Sharma")
+    listed = phones(agent_api.get("/api/conversations", {"search": "   "}))
+    assert sorted(listed) == ["+919811111111", CUSTOMER]
+
+
 @pytest.mark.parametrize(
     "query",
     ["unread=maybe", "assigned=someone", "assignee=abc", "opted_out=2", f"search={'x' * 101}"],

@@ -234,8 +234,7 @@ class ConversationFilter(django_filters.FilterSet):
 
     def filter_search(self, queryset, name, value):
         """Phone digits, contact name, or any message body (the inbox's search)."""
-        value = " ".join(value.split())
-        return inbox.matching_conversations(queryset, value) if value else queryset
+        return inbox.matching_conversations(queryset, value)
 
 
 class ConversationPagination(PageNumberPagination):
