@@ -510,6 +510,7 @@ class KeywordRuleForm(forms.ModelForm):
             "flow",
             "store_as",
             "reply_cooldown_minutes",
+            "answers_within_hours",
             "priority",
             "active",
         )

@@ -176,6 +176,10 @@ def inbound_defaults(db):
     if not KeywordRule.objects.exists():
         migration = importlib.import_module("conversations.migrations.0004_inbound_defaults")
         migration.add_defaults(apps, None)
+        migration = importlib.import_module(
+            "conversations.migrations.0015_keyword_rules_answer_our_messages"
+        )
+        migration.limit_shipped_answer_rules(apps, None)
 
 
 @pytest.fixture

@@ -58,6 +58,23 @@ def run_inbound_tasks():
         process_webhook_event(event_id)
 
 
+def we_texted(phone=CUSTOMER, **fields):
+    """An appointment reminder we sent `phone` and that went out: what the shipped YES and NO
+    rules answer (they apply only within 72 hours of a message from us)."""
+    from conversations.models import Conversation, MessageSource, MessageStatus
+
+    from .factories import MessageFactory
+
+    conversation, _ = Conversation.objects.get_or_create(phone_number=phone)
+    fields = {
+        "body": "Your appointment is on 20 Jan at 3 PM. Reply YES to confirm or NO to cancel.",
+        "status": MessageStatus.DELIVERED,
+        "source": MessageSource.API,
+        **fields,
+    }
+    return MessageFactory(conversation=conversation, **fields)
+
+
 def text_in(client, body, *, phone=CUSTOMER):
     """The customer texts `body`; returns the body of our reply (None for no reply)."""
     from conversations.models import Direction, Message

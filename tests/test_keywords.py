@@ -1,7 +1,10 @@
 """Keyword rules: folding, matching, the shipped defaults and each action."""
 
+from datetime import timedelta
+
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from conversations.models import (
     Conversation,
@@ -9,6 +12,9 @@ from conversations.models import (
     KeywordAction,
     KeywordMatch,
     KeywordRule,
+    Message,
+    MessageSource,
+    MessageStatus,
 )
 from conversations.services import consent
 from conversations.services.keywords import (
@@ -19,7 +25,7 @@ from conversations.services.keywords import (
 )
 
 from .factories import ConversationFactory, DltTemplateFactory, KeywordRuleFactory
-from .sms import CUSTOMER, text_in
+from .sms import CUSTOMER, text_in, we_texted
 
 pytestmark = pytest.mark.django_db
 
@@ -112,6 +118,7 @@ def test_help_gets_the_help_reply(client, reply_templates):
 
 
 def test_yes_confirms_and_stores_the_answer(client, reply_templates):
+    we_texted()
     assert text_in(client, "yes") == "Thank you, your appointment is confirmed. See you then!"
     conversation = Conversation.objects.get()
     assert conversation.flow_answers == {"appointment": "confirmed"}
@@ -119,6 +126,7 @@ def test_yes_confirms_and_stores_the_answer(client, reply_templates):
 
 
 def test_no_cancels_stores_the_answer_and_flags_for_an_agent(client, reply_templates):
+    we_texted()
     assert text_in(client, "NO").startswith("Your appointment is cancelled.")
     conversation = Conversation.objects.get()
     assert conversation.flow_answers == {"appointment": "cancelled"}
@@ -126,8 +134,60 @@ def test_no_cancels_stores_the_answer_and_flags_for_an_agent(client, reply_templ
 
 
 def test_hindi_haan_confirms(client, reply_templates):
+    we_texted()
     text_in(client, "हाँ")
     assert Conversation.objects.get().flow_answers == {"appointment": "confirmed"}
+
+
+def test_yes_out_of_the_blue_confirms_nothing_and_is_left_for_an_agent(client, reply_templates):
+    assert text_in(client, "YES") is None
+    conversation = Conversation.objects.get()
+    assert conversation.flow_answers in ({}, None)
+    assert conversation.needs_attention
+    assert InboundOutcome.objects.get().action == "unrecognised"
+
+
+def test_yes_three_days_after_our_message_confirms_nothing(client, reply_templates):
+    reminder = we_texted()
+    Message.objects.filter(pk=reminder.pk).update(
+        created_at=timezone.now() - timedelta(hours=72, minutes=1)
+    )
+    assert text_in(client, "YES") is None
+    assert Conversation.objects.get().needs_attention
+
+
+@pytest.mark.parametrize(
+    "unheard",
+    [
+        {"status": MessageStatus.FAILED},
+        {"status": MessageStatus.FAILED_DND},
+        {"status": MessageStatus.SCHEDULED},
+        {"source": MessageSource.KEYWORD},
+    ],
+    ids=["failed", "failed-dnd", "held", "our-own-auto-reply"],
+)
+def test_yes_after_a_message_the_customer_never_got_from_us_confirms_nothing(
+    client, reply_templates, unheard
+):
+    we_texted(**unheard)
+    assert text_in(client, "YES") is None
+
+
+def test_a_rule_without_a_window_answers_when_the_windowed_one_does_not_apply(
+    client, reply_templates
+):
+    KeywordRuleFactory(keywords="YES", priority=45, reply="Thanks! Our team will call you.")
+    DltTemplateFactory(body="Thanks! Our team will call you.")
+    assert text_in(client, "yes") == "Thanks! Our team will call you."
+
+
+def test_an_opt_out_rule_cannot_be_limited_to_answers(db):
+    rule = KeywordRuleFactory.build(
+        keywords="QUIT", action=KeywordAction.OPT_OUT, answers_within_hours=24
+    )
+    with pytest.raises(ValidationError) as error:
+        validate_keyword_rule(rule)
+    assert "answers_within_hours" in error.value.message_dict
 
 
 def test_route_flags_the_conversation_without_a_reply(client):
@@ -230,6 +290,7 @@ def test_admin_refuses_a_keyword_another_active_rule_has(client, staff_user):
         "reply": "",
         "store_as": "",
         "reply_cooldown_minutes": 0,
+        "answers_within_hours": 0,
         "priority": 100,
         "active": "on",
     }
@@ -249,6 +310,7 @@ def test_admin_adds_a_rule(client, staff_user):
         "reply": "We are open 10 AM to 7 PM.",
         "store_as": "",
         "reply_cooldown_minutes": 0,
+        "answers_within_hours": 0,
         "priority": 100,
         "active": "on",
     }

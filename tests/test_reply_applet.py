@@ -5,7 +5,6 @@ import pytest
 from conversations.models import (
     ConsentEvent,
     Conversation,
-    Direction,
     InboundOutcome,
     KeywordAction,
     KeywordMatch,
@@ -19,30 +18,36 @@ from conversations.models import (
 from conversations.services import consent
 
 from .factories import DltTemplateFactory, KeywordRuleFactory
-from .sms import CUSTOMER, applet_fields, call_applet, post_sms, run_inbound_tasks
+from .sms import CUSTOMER, applet_fields, call_applet, post_sms, run_inbound_tasks, we_texted
 
 pytestmark = pytest.mark.django_db
 
 CONFIRMATION = "Thank you, your appointment is confirmed. See you then!"
 
 
+@pytest.fixture
+def reminded(db):
+    """We texted the customer an appointment reminder: the shipped YES rule answers it."""
+    return we_texted()
+
+
 def headers(response):
     return {key: value for key, value in response.items() if key.lower() != "date"}
 
 
-def test_get_answers_yes_with_the_configured_confirmation(client, reply_templates):
+def test_get_answers_yes_with_the_configured_confirmation(client, reply_templates, reminded):
     response = call_applet(client, "YES")
     assert response.status_code == 200
     assert response.content.decode() == CONFIRMATION
 
 
-def test_the_reply_is_text_plain_and_nothing_else(client, reply_templates):
+def test_the_reply_is_text_plain_and_nothing_else(client, reply_templates, reminded):
     response = call_applet(client, "YES")
     assert response["Content-Type"] == "text/plain"
     assert response["Content-Length"] == str(len(CONFIRMATION.encode()))
 
 
-def test_head_returns_exactly_the_headers_of_get_and_no_body(client, reply_templates):
+def test_head_returns_exactly_the_headers_of_get_and_no_body(client, reply_templates, reminded):
     fields = applet_fields("YES")
     head = client.head("/webhook/sms-incoming", fields)
     get = client.get("/webhook/sms-incoming", fields)
@@ -52,32 +57,32 @@ def test_head_returns_exactly_the_headers_of_get_and_no_body(client, reply_templ
     assert get.content.decode() == CONFIRMATION
 
 
-def test_head_then_get_stores_the_message_and_the_event_once(client, reply_templates):
+def test_head_then_get_stores_the_message_and_the_event_once(client, reply_templates, reminded):
     fields = applet_fields("YES", sid="app_once")
     client.head("/webhook/sms-incoming", fields)
     client.get("/webhook/sms-incoming", fields)
     assert Message.objects.filter(sid="app_once").count() == 1
     assert WebhookEvent.objects.filter(sid="app_once").count() == 1
-    assert Message.objects.filter(direction=Direction.OUTBOUND).count() == 1
+    assert Message.objects.filter(source=MessageSource.KEYWORD).count() == 1
     assert Conversation.objects.get().message_count == 2
 
 
-def test_head_alone_records_no_reply(client, reply_templates):
+def test_head_alone_records_no_reply(client, reply_templates, reminded):
     call_applet(client, "YES", method="head")
-    assert not Message.objects.filter(direction=Direction.OUTBOUND).exists()
+    assert not Message.objects.filter(source=MessageSource.KEYWORD).exists()
 
 
-def test_a_repeated_get_answers_the_same_and_records_one_reply(client, reply_templates):
+def test_a_repeated_get_answers_the_same_and_records_one_reply(client, reply_templates, reminded):
     fields = applet_fields("YES")
     first = client.get("/webhook/sms-incoming", fields)
     second = client.get("/webhook/sms-incoming", fields)
     assert first.content == second.content
-    assert Message.objects.filter(direction=Direction.OUTBOUND).count() == 1
+    assert Message.objects.filter(source=MessageSource.KEYWORD).count() == 1
 
 
-def test_the_reply_is_recorded_as_sent_by_exotel(client, reply_templates):
+def test_the_reply_is_recorded_as_sent_by_exotel(client, reply_templates, reminded):
     call_applet(client, "YES")
-    reply = Message.objects.get(direction=Direction.OUTBOUND)
+    reply = Message.objects.get(source=MessageSource.KEYWORD)
     assert reply.body == CONFIRMATION
     assert reply.status == MessageStatus.SENT
     assert reply.source == MessageSource.KEYWORD
@@ -164,7 +169,7 @@ def test_stop_is_confirmed_once_and_the_confirmation_is_in_the_ledger(client, re
     assert event.reply_message.body == first.content.decode()
 
 
-def test_a_reply_that_fills_no_dlt_template_is_not_returned(client):
+def test_a_reply_that_fills_no_dlt_template_is_not_returned(client, reminded):
     DltTemplateFactory(body="Something else entirely {#var#}.")
     response = call_applet(client, "YES")
     assert response.content == b""
@@ -172,7 +177,7 @@ def test_a_reply_that_fills_no_dlt_template_is_not_returned(client):
     assert Conversation.objects.get().needs_attention
 
 
-def test_a_promotional_template_is_never_used_for_an_applet_answer(client):
+def test_a_promotional_template_is_never_used_for_an_applet_answer(client, reminded):
     DltTemplateFactory(body=CONFIRMATION, sms_type="promotional", sender_id="123456")
     assert call_applet(client, "YES").content == b""
     assert InboundOutcome.objects.get().reply_error.startswith("promotional")
@@ -191,19 +196,23 @@ def test_a_flow_keyword_answers_with_the_first_prompt(client, reply_templates):
     assert call_applet(client, "order").content.decode() == "Please reply with your order ID."
 
 
-def test_an_sms_already_answered_by_the_post_webhook_gets_no_second_reply(client, reply_templates):
+def test_an_sms_already_answered_by_the_post_webhook_gets_no_second_reply(
+    client, reply_templates, reminded
+):
     post_sms(client, "YES", sid="both_doors")
     run_inbound_tasks()
     response = client.get("/webhook/sms-incoming", applet_fields("YES", sid="both_doors"))
     assert response.content == b""
-    assert Message.objects.filter(direction=Direction.OUTBOUND).count() == 1
+    assert Message.objects.filter(source=MessageSource.KEYWORD).count() == 1
 
 
-def test_an_sms_answered_by_the_applet_is_not_answered_again_by_the_task(client, reply_templates):
+def test_an_sms_answered_by_the_applet_is_not_answered_again_by_the_task(
+    client, reply_templates, reminded
+):
     call_applet(client, "YES", sid="applet_first")
     post_sms(client, "YES", sid="applet_first")
     run_inbound_tasks()
-    assert Message.objects.filter(direction=Direction.OUTBOUND).count() == 1
+    assert Message.objects.filter(source=MessageSource.KEYWORD).count() == 1
 
 
 def test_a_failure_while_answering_still_stores_the_message_and_answers_empty(

@@ -53,6 +53,13 @@ class KeywordRule(models.Model):
     reply_cooldown_minutes = models.PositiveIntegerField(
         default=0, help_text="Do not repeat this reply to a number within this time (0: always)."
     )
+    answers_within_hours = models.PositiveIntegerField(
+        "only within (hours) of our message",
+        default=0,
+        help_text="The rule applies only when we texted this number within this many hours "
+        "(0: at any time). Outside that window the message is left for an agent: a YES with "
+        "nothing to confirm gets no confirmation.",
+    )
     priority = models.PositiveSmallIntegerField(default=100, help_text="Lower runs first.")
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -107,7 +107,7 @@ def answer_inbound_message(message, *, channel) -> tuple[InboundOutcome, bool]:
 
 
 def decide(conversation, message) -> Decision:
-    rule = keywords.find_keyword_rule(message.body)
+    rule = keywords.find_keyword_rule(message.body, conversation=conversation)
     if keywords.is_consent_rule(rule):
         return _consent_decision(conversation, message, rule)
     if consent.is_opted_out(conversation.phone_number):

@@ -11,14 +11,26 @@ tells "STOP" apart from "please don't stop my deliveries".
 
 import re
 import unicodedata
+from datetime import timedelta
 
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
-from ..models import KeywordAction, KeywordMatch, KeywordRule
+from ..models import (
+    Direction,
+    KeywordAction,
+    KeywordMatch,
+    KeywordRule,
+    Message,
+    MessageSource,
+    MessageStatus,
+)
 
 KEPT_CATEGORIES = ("L", "M", "N")
 _KEYWORD_SEPARATORS = re.compile(r"[,\n\r]+")
 CONSENT_ACTIONS = (KeywordAction.OPT_OUT, KeywordAction.OPT_IN)
+# Our messages that never reached the customer: nothing to answer.
+NOT_SENT = (MessageStatus.SCHEDULED, MessageStatus.FAILED, MessageStatus.FAILED_DND)
 
 
 def fold(text) -> str:
@@ -55,14 +67,43 @@ def rule_matches(rule, text) -> bool:
     return False
 
 
-def find_keyword_rule(text) -> KeywordRule | None:
-    """The first active rule (by priority) the text is a keyword of; fallback rules excluded."""
+def find_keyword_rule(text, *, conversation=None) -> KeywordRule | None:
+    """The first active rule (by priority) the text is a keyword of, fallback rules excluded,
+    skipping rules that answer only our recent messages when `conversation` (None: a number
+    we never texted) has none."""
     rules = (
         KeywordRule.objects.filter(active=True)
         .exclude(match=KeywordMatch.FALLBACK)
         .select_related("flow")
     )
-    return next((rule for rule in rules if rule_matches(rule, text)), None)
+    for rule in rules:
+        if rule_matches(rule, text) and _answers_in_window(rule, conversation):
+            return rule
+    return None
+
+
+def _answers_in_window(rule, conversation) -> bool:
+    if not rule.answers_within_hours:
+        return True
+    if conversation is None:
+        return False
+    return we_texted_recently(conversation, timedelta(hours=rule.answers_within_hours))
+
+
+def we_texted_recently(conversation, window) -> bool:
+    """True when we sent this conversation a message within `window` that could have reached
+    the customer: held or failed messages and our own keyword auto-replies do not count (a YES after
+    the confirmation of an earlier YES confirms nothing new)."""
+    return (
+        Message.objects.filter(
+            conversation=conversation,
+            direction=Direction.OUTBOUND,
+            created_at__gte=timezone.now() - window,
+        )
+        .exclude(source=MessageSource.KEYWORD)
+        .exclude(status__in=NOT_SENT)
+        .exists()
+    )
 
 
 def find_fallback_rule() -> KeywordRule | None:
@@ -92,6 +133,10 @@ def validate_keyword_rule(rule) -> None:
         errors["keywords"] = "A first-word rule's keywords are single words."
     if rule.action == KeywordAction.START_FLOW and rule.flow_id is None:
         errors["flow"] = "Choose the flow this keyword starts."
+    if rule.action in CONSENT_ACTIONS and rule.answers_within_hours:
+        errors["answers_within_hours"] = (
+            "Opt-out and opt-in keywords are honoured at any time: leave this at 0."
+        )
     if rule.active and rule.match != KeywordMatch.FALLBACK and "keywords" not in errors:
         clash = _clashing_keywords(rule)
         if clash:
