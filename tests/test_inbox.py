@@ -664,6 +664,44 @@ def test_renaming_or_assigning_through_the_api_never_marks_unread(staff_api, sta
     assert (conversation.unread_count, conversation.contact_name) == (0, "Ravi K")
 
 
+# --- Needs attention: replies no automatic answer fits ---------------------------------------
+
+
+def test_an_unrecognised_reply_is_tagged_and_filtered_as_needing_attention(agent, client):
+    from .sms import text_in
+
+    conversation_with_messages(RAVI, "Ravi", ("outbound", BODY, "delivered"))
+    conversation_with_messages("+919811112222", "Meera", ("inbound", "Thanks", "received"))
+    assert text_in(client, "Can I come on Friday instead?", phone=RAVI) is None
+    listed = agent.get("/inbox/", {"filter": "attention"})
+    assert [r.conversation.contact_name for r in listed.context["rows"]] == ["Ravi"]
+    assert listed.content.decode().count("Needs attention</span>") == 1
+    thread = agent.get(f"/inbox/c/{RAVI}/").content.decode()
+    assert "Mark as handled" in thread
+
+
+def test_marking_a_conversation_handled_clears_the_flag_and_is_audited(agent, asha):
+    conversation = conversation_with_messages(RAVI, "Ravi", ("inbound", "Hello?", "received"))
+    Conversation.objects.filter(pk=conversation.pk).update(needs_attention=True)
+    response = agent.post(f"/inbox/c/{RAVI}/handled/", follow=True)
+    assert "Marked as handled." in response.content.decode()
+    conversation.refresh_from_db()
+    assert conversation.needs_attention is False
+    entry = AuditLog.objects.get(action="conversation_attention_cleared")
+    assert (entry.actor, entry.target) == (asha, RAVI)
+    assert agent.get("/inbox/", {"filter": "attention"}).context["rows"] == []
+
+
+def test_marking_handled_needs_a_post_and_the_permission_to_change_conversations(agent, client):
+    conversation = conversation_with_messages(RAVI, "Ravi", ("inbound", "Hello?", "received"))
+    Conversation.objects.filter(pk=conversation.pk).update(needs_attention=True)
+    assert agent.get(f"/inbox/c/{RAVI}/handled/").status_code == 405
+    client.force_login(UserFactory(username="visitor"))
+    assert client.post(f"/inbox/c/{RAVI}/handled/").status_code == 403
+    conversation.refresh_from_db()
+    assert conversation.needs_attention is True
+
+
 # --- Audit ------------------------------------------------------------------------------------
 
 

@@ -14,4 +14,5 @@ urlpatterns = [
     path("c/<str:phone>/assign/", views.assign, name="assign"),
     path("c/<str:phone>/replying/", views.replying, name="replying"),
     path("c/<str:phone>/outcome/", views.outcome, name="outcome"),
+    path("c/<str:phone>/handled/", views.handled, name="handled"),
 ]

@@ -203,6 +203,18 @@ def outcome(request, phone):
     return redirect("inbox:thread", phone=conversation.phone_number)
 
 
+@inbox_view(ASSIGN, methods=("POST",))
+def handled(request, phone):
+    """Clear the "needs attention" flag without replying by SMS (dealt with on the phone, or
+    nothing to answer); a reply clears it too."""
+    conversation = _conversation(request, phone)
+    triage.clear_attention(
+        conversation, user=request.user, remote_addr=request.META.get("REMOTE_ADDR")
+    )
+    flash.success(request, "Marked as handled.")
+    return redirect("inbox:thread", phone=conversation.phone_number)
+
+
 def _send(request, form, to, conversation=None):
     send = sending.send_reply if conversation is not None else sending.send_new_message
     try:

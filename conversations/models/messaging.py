@@ -127,8 +127,8 @@ class Conversation(models.Model):
         ordering = ["-last_activity_at", "-id"]
         indexes = [
             models.Index(fields=["-last_activity_at", "-id"], name="conversation_inbox_idx"),
-            # The inbox's unread and closed filters (and their counts) read only their rows.
-            # Searches use trigram indexes, created on PostgreSQL only (migration 0008).
+            # The inbox's unread, closed and needs-attention filters (and their counts) read
+            # only their rows. Searches use trigram indexes, created on PostgreSQL only (0008).
             models.Index(
                 fields=["-last_activity_at", "-id"],
                 condition=Q(unread_count__gt=0),
@@ -138,6 +138,11 @@ class Conversation(models.Model):
                 fields=["-last_activity_at", "-id"],
                 condition=Q(closed_at__isnull=False),
                 name="conversation_closed_idx",
+            ),
+            models.Index(
+                fields=["-last_activity_at", "-id"],
+                condition=Q(needs_attention=True),
+                name="conversation_attention_idx",
             ),
             *set_links_index("conversation", "assignee", "closed_by", "replying_user"),
         ]

@@ -16,6 +16,7 @@ AGENTS_GROUP = "Agents"
 FILTER_CHOICES = [
     ("", "All"),
     ("unread", "Unread"),
+    ("attention", "Needs attention"),
     ("mine", "Mine"),
     ("open", "Open"),
     ("closed", "Closed"),
@@ -61,6 +62,8 @@ def search_conversations(user, *, query="", filter_name=""):
     conversations = matching_conversations(conversations, query)
     if filter_name == "unread":
         conversations = conversations.filter(unread_count__gt=0)
+    elif filter_name == "attention":
+        conversations = conversations.filter(needs_attention=True)
     elif filter_name == "mine":
         conversations = conversations.filter(assignee=user)
     elif filter_name == "opted_out":
