@@ -63,6 +63,7 @@ def pages():
         ("list: search number end", "/inbox/", {"q": named.phone_number[-6:]}, True),
         ("list: search order number", "/inbox/", {"q": order_number}, True),
         ("list: filter unread", "/inbox/", {"filter": "unread"}, True),
+        ("list: filter needs attention", "/inbox/", {"filter": "attention"}, True),
         ("list: filter mine", "/inbox/", {"filter": "mine"}, True),
         ("list: filter closed", "/inbox/", {"filter": "closed"}, True),
         ("list: filter opted out", "/inbox/", {"filter": "opted_out"}, True),
