@@ -101,3 +101,20 @@ def test_conversation_search_indexes_write_straight_into_the_index_on_postgresql
         "conversation_name_trgm_idx": ["fastupdate=off"],
         "conversation_phone_trgm_idx": ["fastupdate=off"],
     }
+
+
+@pytest.mark.django_db
+def test_a_conversation_row_has_one_btree_index_on_its_number_on_postgresql():
+    """Unique by constraint, without the LIKE index Django adds to a unique CharField: every
+    inbound SMS rewrites its conversation's row and would write that index again."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the varchar_pattern_ops index is PostgreSQL's")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = %s "
+            "AND indexdef LIKE '%%btree (phone_number%%'",
+            [Conversation._meta.db_table],
+        )
+        assert [name for (name,) in cursor.fetchall()] == ["conversation_phone_unique"]

@@ -96,7 +96,10 @@ def set_links_index(prefix, *fields):
 
 
 class Conversation(models.Model):
-    phone_number = PhoneNumberField(unique=True)
+    # Unique through Meta's constraint, not unique=True: on PostgreSQL Django adds a second,
+    # varchar_pattern_ops index to a unique CharField, which nothing reads (searches use the
+    # trigram index) and every inbound SMS or campaign message would write again.
+    phone_number = PhoneNumberField()
     contact_name = models.CharField(max_length=120, blank=True)
     # The user links are indexed only where set (see Meta): every inbound SMS rewrites its
     # conversation's row, and an index entry for each NULL link would be written each time.
@@ -145,6 +148,9 @@ class Conversation(models.Model):
                 name="conversation_attention_idx",
             ),
             *set_links_index("conversation", "assignee", "closed_by", "replying_user"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["phone_number"], name="conversation_phone_unique"),
         ]
 
     def __str__(self):
