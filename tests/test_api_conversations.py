@@ -216,6 +216,16 @@ def test_a_name_too_long_is_a_400(agent_api, ravi):
     assert "name" in response.json()["fields"]
 
 
+def test_a_name_with_control_characters_is_a_400_and_changes_nothing(agent_api, ravi):
+    response = agent_api.patch(
+        f"/api/conversations/{CUSTOMER}", {"name": "Ravi\u0007"}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["fields"] == {"name": ["A name cannot contain control characters."]}
+    ravi.refresh_from_db()
+    assert ravi.contact_name == "Ravi Kumar"
+
+
 def test_assign_to_an_agent_by_username_or_id(agent_api, ravi):
     priya = UserFactory(username="priya")
     url = f"/api/conversations/{CUSTOMER}"

@@ -702,6 +702,52 @@ def test_marking_handled_needs_a_post_and_the_permission_to_change_conversations
     assert conversation.needs_attention is True
 
 
+# --- Naming the contact ------------------------------------------------------------------------
+
+
+def test_an_agent_names_the_contact_from_the_thread(agent, asha):
+    conversation = conversation_with_messages(RAVI, "", ("inbound", "Hello", "received"))
+    response = agent.post(f"/inbox/c/{RAVI}/name/", {"name": "  Ravi   <b>Kumar</b> "}, follow=True)
+    assert "Name saved." in response.content.decode()
+    conversation.refresh_from_db()
+    assert conversation.contact_name == "Ravi <b>Kumar</b>"
+    entry = AuditLog.objects.get(action="conversation_renamed")
+    assert (entry.actor, entry.detail) == (asha, {"from": "", "to": "Ravi <b>Kumar</b>"})
+    listed = agent.get("/inbox/").content.decode()
+    assert "Ravi &lt;b&gt;Kumar&lt;/b&gt;" in listed and "<b>Kumar</b>" not in listed
+
+
+def test_a_blank_name_removes_the_name(agent):
+    conversation = conversation_with_messages(RAVI, "Ravi", ("inbound", "Hello", "received"))
+    response = agent.post(f"/inbox/c/{RAVI}/name/", {"name": "   "}, follow=True)
+    assert "Name removed." in response.content.decode()
+    conversation.refresh_from_db()
+    assert conversation.contact_name == ""
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [("R" * 121, "no more than 120 characters"), ("Ra\x00vi", "control characters")],
+)
+def test_a_bad_name_is_refused_and_changes_nothing(agent, name, reason):
+    conversation = conversation_with_messages(RAVI, "Ravi", ("inbound", "Hello", "received"))
+    response = agent.post(f"/inbox/c/{RAVI}/name/", {"name": name}, follow=True)
+    assert response.status_code == 200
+    assert reason in response.content.decode()
+    conversation.refresh_from_db()
+    assert conversation.contact_name == "Ravi"
+    assert not AuditLog.objects.filter(action="conversation_renamed").exists()
+
+
+def test_naming_needs_a_post_and_the_permission_to_change_conversations(agent, client):
+    conversation = conversation_with_messages(RAVI, "Ravi", ("inbound", "Hello", "received"))
+    assert agent.get(f"/inbox/c/{RAVI}/name/").status_code == 405
+    client.force_login(UserFactory(username="visitor"))
+    assert client.post(f"/inbox/c/{RAVI}/name/", {"name": "Mallory"}).status_code == 403
+    conversation.refresh_from_db()
+    assert conversation.contact_name == "Ravi"
+
+
 # --- Audit ------------------------------------------------------------------------------------
 
 

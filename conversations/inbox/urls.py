@@ -15,4 +15,5 @@ urlpatterns = [
     path("c/<str:phone>/replying/", views.replying, name="replying"),
     path("c/<str:phone>/outcome/", views.outcome, name="outcome"),
     path("c/<str:phone>/handled/", views.handled, name="handled"),
+    path("c/<str:phone>/name/", views.rename, name="rename"),
 ]

@@ -215,6 +215,24 @@ def handled(request, phone):
     return redirect("inbox:thread", phone=conversation.phone_number)
 
 
+@inbox_view(ASSIGN, methods=("POST",))
+def rename(request, phone):
+    """Name the contact (a blank name removes it)."""
+    conversation = _conversation(request, phone)
+    try:
+        triage.rename_contact(
+            conversation,
+            request.POST.get("name", ""),
+            user=request.user,
+            remote_addr=request.META.get("REMOTE_ADDR"),
+        )
+    except ValidationError as exc:
+        flash.error(request, exc.message_dict["name"][0])
+    else:
+        flash.success(request, "Name saved." if conversation.contact_name else "Name removed.")
+    return redirect("inbox:thread", phone=conversation.phone_number)
+
+
 def _send(request, form, to, conversation=None):
     send = sending.send_reply if conversation is not None else sending.send_new_message
     try:

@@ -3,6 +3,8 @@
 Every change made by a person is written to the audit log.
 """
 
+import unicodedata
+
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import F, Value
@@ -34,6 +36,8 @@ def rename_contact(conversation, name, *, user, remote_addr=None) -> Conversatio
         raise ValidationError(
             {"name": f"Ensure this field has no more than {MAX_NAME} characters."}
         )
+    if any(unicodedata.category(ch) == "Cc" for ch in name):
+        raise ValidationError({"name": "A name cannot contain control characters."})
     before = conversation.contact_name
     conversation.contact_name = name
     conversation.save(update_fields=["contact_name", "updated_at"])
