@@ -680,6 +680,16 @@ def test_an_unrecognised_reply_is_tagged_and_filtered_as_needing_attention(agent
     assert "Mark as handled" in thread
 
 
+def test_the_polled_thread_brings_the_flag_out_of_band_as_it_comes_and_goes(agent):
+    conversation = conversation_with_messages(RAVI, "Ravi", ("inbound", "Hello?", "received"))
+    calm = agent.get(f"/inbox/c/{RAVI}/messages/").content.decode()
+    assert '<div id="attention" hx-swap-oob="true"></div>' in calm
+    Conversation.objects.filter(pk=conversation.pk).update(needs_attention=True)
+    flagged = agent.get(f"/inbox/c/{RAVI}/messages/").content.decode()
+    assert '<div id="attention" hx-swap-oob="true">' in flagged
+    assert "Mark as handled" in flagged
+
+
 def test_marking_a_conversation_handled_clears_the_flag_and_is_audited(agent, asha):
     conversation = conversation_with_messages(RAVI, "Ravi", ("inbound", "Hello?", "received"))
     Conversation.objects.filter(pk=conversation.pk).update(needs_attention=True)
