@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conversations.models import Message
+from conversations.models import Conversation, Message
 from conversations.services import sending
 from conversations.services.status_callbacks import apply_status, parse_status_report
 from tests.factories import OptOutFactory, conversation_with_messages
@@ -155,6 +155,22 @@ def test_others_see_who_is_replying_and_cannot_send_over_them(
     expect(send).to_be_disabled()
     expect(asha.locator("#reply-lock")).to_be_hidden()
     expect(asha.get_by_role("button", name="Send reply")).to_be_enabled()
+
+
+def test_a_flag_raised_while_the_thread_is_open_shows_live_and_is_marked_handled(
+    signed_in, seed_inbox
+):
+    page = signed_in
+    page.goto(f"/inbox/c/{RAVI}/")
+    expect(page.locator("#attention")).to_be_empty()
+    Conversation.objects.filter(phone_number=RAVI).update(needs_attention=True)
+    button = page.get_by_role("button", name="Mark as handled")
+    expect(button).to_be_visible(timeout=6_000)
+    button.click()
+    expect(page.get_by_text("Marked as handled.")).to_be_visible()
+    expect(page.locator("#attention")).to_be_empty()
+    page.goto("/inbox/?filter=attention")
+    expect(page.locator("li.conversation")).to_have_count(0)
 
 
 def test_one_click_closes_the_conversation_and_the_list_shows_it(signed_in, seed_inbox):
