@@ -725,6 +725,8 @@ def test_an_agent_names_the_contact_from_the_thread(agent, asha):
     assert (entry.actor, entry.detail) == (asha, {"from": "", "to": "Ravi <b>Kumar</b>"})
     listed = agent.get("/inbox/").content.decode()
     assert "Ravi &lt;b&gt;Kumar&lt;/b&gt;" in listed and "<b>Kumar</b>" not in listed
+    thread = agent.get(f"/inbox/c/{RAVI}/").content.decode()
+    assert 'name="name" value="Ravi &lt;b&gt;Kumar&lt;/b&gt;" maxlength="120"' in thread
 
 
 def test_a_blank_name_removes_the_name(agent):

@@ -155,6 +155,7 @@ def thread(request, phone):
         "can_send": request.user.has_perm(SEND),
         "outcomes": outcomes.outcome_choices(),
         "lock_seconds": reply_locks.lock_seconds(),
+        "max_name": triage.MAX_NAME,
     }
     return render(request, "inbox/thread.html", context, status=400 if form.errors else 200)
 
